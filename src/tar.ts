@@ -1,0 +1,628 @@
+// Entries ⇄ tar bytes, on top of tar-stream: a writer that sets every header field itself and puts
+// what ustar cannot hold into PAX records, and a reader that keeps PAX records byte-exact.
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar-stream';
+import { cleanPath, compareNames, type Entry, type EntryType } from './entries.js';
+import { UserError, fileError } from './errors.js';
+
+/** One entry of a tar archive being read. */
+export interface TarEntry extends Entry {
+  /** The name as the archive spells it (after long-name and PAX path records): for messages. */
+  name: string;
+  /** The PAX records in force for this entry (global, then its own), values as raw bytes. */
+  paxRecords: ReadonlyMap<string, Buffer>;
+}
+
+type TarType = tar.Header['type'];
+/** What tar-stream's extract yields: a streamx Readable of one entry's data, with its header. */
+type EntrySource = tar.Extract extends AsyncIterable<infer S> ? S : never;
+
+/** The tar type of each entry type, and the file-type bits passed with its mode (see tarHeader). */
+const TAR_TYPES: Record<EntryType, { type: TarType; bits: number }> = {
+  file: { type: 'file', bits: 0o100000 },
+  directory: { type: 'directory', bits: 0o040000 },
+  symlink: { type: 'symlink', bits: 0o120000 },
+  link: { type: 'link', bits: 0o100000 },
+  char: { type: 'character-device', bits: 0o020000 },
+  block: { type: 'block-device', bits: 0o060000 },
+  fifo: { type: 'fifo', bits: 0o010000 },
+};
+
+/** tar-stream writes uid, gid and device numbers as 6 octal digits and clamps anything larger. */
+const USTAR_MAX_ID = 0o777777;
+/** tar-stream writes the mtime as `(ms / 1000) | 0`: a 32-bit signed truncation. */
+const USTAR_MAX_MTIME = 2 ** 31 - 1;
+/** 11 octal digits; tar-stream writes larger sizes in base-256, which not every reader knows. */
+const USTAR_MAX_SIZE = 0o77777777777;
+const XATTR_PREFIX = 'SCHILY.xattr.';
+const BLOCK = 512;
+const ZEROS = Buffer.alloc(BLOCK);
+
+type PaxRecord = [key: string, value: Buffer];
+
+// ---------------------------------------------------------------------------------------------
+// Writer
+
+/**
+ * A tar stream (a Node Readable) of the given entries, in the order given, ended by the
+ * end-of-archive blocks. Entries are pulled one at a time, only when the reader wants bytes; an
+ * error from the entries, their data or the consumer destroys the stream with that error.
+ */
+export function tarStream(entries: AsyncIterable<Entry>): Readable {
+  const pack = tar.pack();
+  let started = false;
+  // tar-stream pushes headers without looking at backpressure, so the pull loop waits for room
+  // in `out` itself: without this, a million empty directories would be buffered in one go.
+  let paused = false;
+  let wake: (() => void) | undefined;
+  const nudge = (): void => {
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+
+  const out = new Readable({
+    read() {
+      if (!started) {
+        started = true;
+        void drive();
+      }
+      if (paused) {
+        paused = false;
+        pack.resume();
+      }
+      nudge();
+    },
+    destroy(err, cb) {
+      pack.destroy(err ?? undefined);
+      nudge();
+      cb(err);
+    },
+  });
+  pack.on('data', (chunk: unknown) => {
+    if (!out.push(chunk as Buffer)) {
+      paused = true;
+      pack.pause();
+    }
+  });
+  pack.on('end', () => out.push(null));
+  pack.on('error', (err: Error) => out.destroy(err));
+
+  const hasRoom = (): boolean =>
+    out.destroyed || (!paused && out.readableLength < out.readableHighWaterMark);
+
+  async function drive(): Promise<void> {
+    const iterator = entries[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        while (!hasRoom()) await new Promise<void>((resolve) => { wake = resolve; });
+        if (out.destroyed) break;
+        const next = await iterator.next();
+        if (next.done) {
+          pack.finalize();
+          return;
+        }
+        await writeEntry(pack, next.value);
+      }
+    } catch (err) {
+      out.destroy(err as Error);
+    }
+    // Stopped early: let the source close its files.
+    try {
+      await iterator.return?.();
+    } catch {
+      // The error already reported is the one that matters.
+    }
+  }
+
+  return out;
+}
+
+async function writeEntry(pack: tar.Pack, entry: Entry): Promise<void> {
+  const { header, pax } = tarHeader(entry);
+  // Written between two entries, when tar-stream has no entry open, so the order is kept.
+  if (pax.length > 0) for (const chunk of paxHeader(pax)) pack.push(chunk);
+
+  let settle!: (err?: Error | null) => void;
+  const written = new Promise<void>((resolve, reject) => {
+    settle = (err) => (err ? reject(err) : resolve());
+  });
+  const sink = pack.entry(header, (err) => settle(err));
+  if (entry.type !== 'file') {
+    sink.end(null); // streamx's types want an argument; null writes nothing
+    await written;
+    return;
+  }
+  const data = entry.open ? entry.open() : Readable.from([]);
+  await Promise.all([pipeline(data, exactSize(entry.size, entry.path), sink), written]);
+}
+
+/** Passes exactly `size` bytes and fails otherwise: tar-stream would only say "Size mismatch". */
+function exactSize(size: number, path: string): Transform {
+  let seen = 0;
+  const changed = (got: string) =>
+    new UserError(`/${path}: file changed size while being read (expected ${size} bytes, got ${got})`);
+  return new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      seen += chunk.length;
+      if (seen > size) cb(changed(`more`));
+      else cb(null, chunk);
+    },
+    flush(cb: TransformCallback) {
+      cb(seen === size ? null : changed(String(seen)));
+    },
+  });
+}
+
+/**
+ * The tar-stream header of an entry, with every field set (tar-stream fills missing ones with
+ * `new Date()` and 0644), and the PAX records for whatever the ustar fields cannot hold.
+ */
+function tarHeader(entry: Entry): { header: tar.Header; pax: PaxRecord[] } {
+  checkEntry(entry);
+  const { type, bits } = TAR_TYPES[entry.type];
+  const pax: PaxRecord[] = [];
+  const utf8 = (s: string) => Buffer.from(s, 'utf8');
+
+  const isDir = entry.type === 'directory';
+  const name = entry.path === '' ? './' : isDir ? `${entry.path}/` : entry.path;
+  let ustarName = name;
+  if (!fitsUstarName(name)) {
+    pax.push(['path', utf8(name)]);
+    ustarName = fallbackName(name, isDir);
+  }
+
+  const linkname = entry.type === 'symlink' || entry.type === 'link' ? (entry.linkname ?? '') : '';
+  let ustarLinkname = linkname;
+  if (!isAscii(linkname) || linkname.length > 100) {
+    pax.push(['linkpath', utf8(linkname)]);
+    ustarLinkname = fallbackName(linkname, false);
+  }
+
+  const uid = Math.min(entry.uid, USTAR_MAX_ID);
+  if (uid !== entry.uid) pax.push(['uid', utf8(String(entry.uid))]);
+  const gid = Math.min(entry.gid, USTAR_MAX_ID);
+  if (gid !== entry.gid) pax.push(['gid', utf8(String(entry.gid))]);
+
+  // The fields are 32 bytes and tar-stream writes past them into the next field when longer.
+  let uname = entry.uname ?? '';
+  if (!isAscii(uname) || uname.length > 31) {
+    pax.push(['uname', utf8(uname)]);
+    uname = '';
+  }
+  let gname = entry.gname ?? '';
+  if (!isAscii(gname) || gname.length > 31) {
+    pax.push(['gname', utf8(gname)]);
+    gname = '';
+  }
+
+  const mtime = Math.max(0, Math.min(entry.mtime, USTAR_MAX_MTIME));
+  if (mtime !== entry.mtime) pax.push(['mtime', utf8(String(entry.mtime))]);
+  if (entry.size > USTAR_MAX_SIZE) pax.push(['size', utf8(String(entry.size))]);
+
+  const isDevice = entry.type === 'char' || entry.type === 'block';
+  const devmajor = isDevice ? (entry.devmajor ?? 0) : 0;
+  const devminor = isDevice ? (entry.devminor ?? 0) : 0;
+  if (devmajor > USTAR_MAX_ID || devminor > USTAR_MAX_ID) {
+    throw new UserError(`/${entry.path}: device numbers ${devmajor},${devminor} do not fit in a tar header`);
+  }
+
+  const xattrs = [...(entry.xattrs ?? new Map<string, Buffer>())].sort(([a], [b]) => compareNames(a, b));
+  for (const [key, value] of xattrs) {
+    if (key === '' || key.includes('=') || key.includes('\0')) {
+      throw new UserError(`/${entry.path}: extended attribute name ${JSON.stringify(key)} cannot be stored in a tar PAX record`);
+    }
+    pax.push([XATTR_PREFIX + key, value]);
+  }
+
+  const header: tar.Header = {
+    name: ustarName,
+    type,
+    // With the file-type bits the mode is never 0, which tar-stream would turn into 0644.
+    mode: bits | entry.mode,
+    uid,
+    gid,
+    uname,
+    gname,
+    mtime: new Date(mtime * 1000),
+    size: entry.type === 'file' ? entry.size : 0,
+    linkname: ustarLinkname,
+    devmajor,
+    devminor,
+  };
+  return { header, pax };
+}
+
+/** Entries that break the Entry contract are bugs of the source that made them. */
+function checkEntry(entry: Entry): void {
+  const bad = (why: string): never => {
+    throw new Error(`tar writer: entry ${JSON.stringify(entry.path)}: ${why}`);
+  };
+  if (!(entry.type in TAR_TYPES)) bad(`unknown type ${String(entry.type)}`);
+  if (entry.path !== '' && cleanPath(entry.path) !== entry.path) bad('not a clean relative path');
+  if (entry.path.includes('\0')) bad('NUL in path');
+  if (entry.path === '' && entry.type !== 'directory') bad('the root must be a directory');
+  if (!Number.isInteger(entry.mode) || entry.mode < 0 || entry.mode > 0o7777) bad(`mode ${entry.mode} is not within 0..07777`);
+  for (const [field, value] of [['uid', entry.uid], ['gid', entry.gid], ['size', entry.size]] as const) {
+    if (!Number.isSafeInteger(value) || value < 0) bad(`${field} ${value} is not a whole number`);
+  }
+  if (!Number.isSafeInteger(entry.mtime)) bad(`mtime ${entry.mtime} is not a whole number of seconds`);
+  if (entry.type !== 'file' && entry.size !== 0) bad(`a ${entry.type} has size ${entry.size}`);
+  if (entry.type === 'file' && entry.size > 0 && !entry.open) bad('a file with data has no open()');
+  if (entry.type === 'symlink' || entry.type === 'link') {
+    if (typeof entry.linkname !== 'string' || entry.linkname.includes('\0')) bad('missing or invalid link target');
+  }
+  if (entry.type === 'link' && (entry.linkname === '' || cleanPath(entry.linkname!) !== entry.linkname)) {
+    bad('a hard link target must be a clean image path');
+  }
+  for (const n of [entry.devmajor, entry.devminor]) {
+    if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) bad(`device number ${n} is not a whole number`);
+  }
+}
+
+function isAscii(s: string): boolean {
+  return /^[\x01-\x7f]*$/.test(s);
+}
+
+/** Whether tar-stream's encoder can write `name` in ustar fields (mirrors its prefix split). */
+function fitsUstarName(name: string): boolean {
+  if (!isAscii(name)) return false;
+  let rest = name;
+  let prefix = '';
+  while (rest.length > 100) {
+    const slash = rest.indexOf('/');
+    if (slash === -1) return false;
+    prefix += (prefix ? '/' : '') + rest.slice(0, slash);
+    rest = rest.slice(slash + 1);
+  }
+  return prefix.length <= 155;
+}
+
+/**
+ * What the ustar field holds when a PAX record has the real name: ASCII, at most 100 bytes, and
+ * ending in "/" exactly when the entry is a directory (tar-stream's reader, like old tars, takes a
+ * trailing "/" on a plain file header as a directory).
+ */
+function fallbackName(name: string, isDir: boolean): string {
+  const ascii = name.replace(/[^\x01-\x7f]/gu, '_');
+  if (isDir) return `${ascii.replace(/\/+$/, '').slice(0, 99)}/`;
+  return ascii.slice(0, 100).replace(/\/+$/, (m) => '_'.repeat(m.length));
+}
+
+/** A PAX extended header ("x"): its ustar block, its records and the padding to a whole block. */
+function paxHeader(records: PaxRecord[]): Buffer[] {
+  const body = Buffer.concat(records.map(([key, value]) => paxRecord(key, value)));
+  if (body.length > USTAR_MAX_SIZE) throw new Error('tar writer: PAX header too large');
+  const block = Buffer.alloc(BLOCK);
+  const octal = (offset: number, width: number, value: number) => {
+    block.write(`${value.toString(8).padStart(width - 1, '0')}\0`, offset, 'latin1');
+  };
+  // The name python's tarfile uses; readers that know PAX never show it.
+  block.write('././@PaxHeader', 0, 'latin1');
+  octal(100, 8, 0o644);
+  octal(108, 8, 0);
+  octal(116, 8, 0);
+  octal(124, 12, body.length);
+  octal(136, 12, 0);
+  block.fill(0x20, 148, 156);
+  block.write('x', 156, 'latin1');
+  block.write('ustar\u000000', 257, 'latin1');
+  octal(329, 8, 0);
+  octal(337, 8, 0);
+  let sum = 0;
+  for (const byte of block) sum += byte;
+  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  const pad = (BLOCK - (body.length % BLOCK)) % BLOCK;
+  return [block, body, ZEROS.subarray(0, pad)];
+}
+
+/** "LEN key=value\n", where the value is raw bytes and LEN counts the bytes of the whole record. */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const rest = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), value, Buffer.from('\n')]);
+  let digits = String(rest.length).length;
+  while (String(rest.length + digits).length !== digits) digits++;
+  return Buffer.concat([Buffer.from(String(rest.length + digits), 'latin1'), rest]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader
+
+/** tar-stream's private parts that the reader hooks into (see capturePax). */
+interface ExtractInternals {
+  _header: { type: string | null } | null;
+  _decodeLongHeader(buf: Buffer): void;
+}
+
+/**
+ * Parse a tar stream into entries. Each entry's open() yields its data and must be consumed before
+ * the next entry is pulled (data left unread is skipped). Names are turned into image paths
+ * ("./a/" → "a", "/" and "./" → "") but not judged: "/etc/passwd" and "../x" come out as they are.
+ */
+export async function* readTar(input: Readable, where: string): AsyncGenerator<TarEntry> {
+  // latin1 hands us the header's name bytes one to one, so that we decode them strictly (the
+  // option exists in tar-stream 3 but not in its types).
+  const extract = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
+  const pax = capturePax(extract, where);
+  pipeline(input, extract).catch(() => {
+    // The same error reaches the loop below through the extract's iterator.
+  });
+  const iterator = extract[Symbol.asyncIterator]();
+  let current: EntryData | undefined;
+  try {
+    for (;;) {
+      current?.release();
+      let next: IteratorResult<EntrySource>;
+      try {
+        next = await iterator.next();
+      } catch (err) {
+        throw tarError(where, err);
+      }
+      if (next.done) return;
+      const source = next.value;
+      const entry = toTarEntry(source.header, pax.take(source.header), where);
+      current = new EntryData(source, entry.name, where);
+      if (entry.type === 'file') {
+        const data = current;
+        entry.open = () => data.open();
+      }
+      yield entry;
+    }
+  } finally {
+    await iterator.return?.();
+  }
+}
+
+/**
+ * Keeps the raw bytes of PAX headers. tar-stream decodes PAX values as UTF-8 text (binary xattr
+ * values are mangled) and applies only path, linkpath and size, so the instance's private
+ * `_decodeLongHeader` (called with each long header's bytes) is wrapped. take() throws when
+ * tar-stream saw a PAX header that the hook did not, so a tar-stream change cannot go unnoticed.
+ */
+function capturePax(extract: tar.Extract, where: string): { take(header: tar.Header): Map<string, Buffer> } {
+  const internals = extract as unknown as ExtractInternals;
+  const decode = internals._decodeLongHeader;
+  if (typeof decode !== 'function') throw new Error('tar-stream has no _decodeLongHeader: the PAX hook needs updating');
+  const global = new Map<string, Buffer>();
+  let local: Map<string, Buffer> | undefined;
+  internals._decodeLongHeader = function (this: ExtractInternals, buf: Buffer): void {
+    const type = this._header?.type;
+    if (type === 'pax-header') {
+      local = parsePax(buf, where);
+    } else if (type === 'pax-global-header') {
+      for (const [key, value] of parsePax(buf, where)) {
+        if (value.length === 0 && !key.startsWith(XATTR_PREFIX)) global.delete(key);
+        else global.set(key, value);
+      }
+    }
+    decode.call(this, buf);
+  };
+  return {
+    take(header) {
+      if (header.pax && !local) throw new Error('tar-stream read a PAX header that the PAX hook missed');
+      const records = new Map(global);
+      // An empty value in an entry's own header means: use the ustar field.
+      for (const [key, value] of local ?? []) {
+        if (value.length === 0 && !key.startsWith(XATTR_PREFIX)) records.delete(key);
+        else records.set(key, value);
+      }
+      local = undefined;
+      return records;
+    },
+  };
+}
+
+/** PAX records ("LEN key=value\n"), values kept as bytes. */
+function parsePax(buf: Buffer, where: string): Map<string, Buffer> {
+  const records = new Map<string, Buffer>();
+  const malformed = () => new UserError(`${where}: malformed PAX extended header`);
+  let at = 0;
+  while (at < buf.length) {
+    if (buf[at] === 0) break; // NUL padding after the last record
+    const space = buf.indexOf(0x20, at);
+    const lenText = space < 0 ? '' : buf.toString('latin1', at, space);
+    if (!/^[1-9]\d{0,8}$/.test(lenText)) throw malformed();
+    const end = at + Number(lenText);
+    if (end > buf.length || buf[end - 1] !== 0x0a) throw malformed();
+    const eq = buf.indexOf(0x3d, space + 1);
+    if (eq < 0 || eq >= end) throw malformed();
+    records.set(buf.toString('utf8', space + 1, eq), Buffer.from(buf.subarray(eq + 1, end - 1)));
+    at = end;
+  }
+  return records;
+}
+
+const ENTRY_TYPES: Partial<Record<string, EntryType>> = {
+  file: 'file',
+  'contiguous-file': 'file',
+  directory: 'directory',
+  symlink: 'symlink',
+  link: 'link',
+  'character-device': 'char',
+  'block-device': 'block',
+  fifo: 'fifo',
+};
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function toTarEntry(header: tar.Header, pax: Map<string, Buffer>, where: string): TarEntry {
+  const rawName = pax.get('path') ?? Buffer.from(header.name, 'latin1');
+  const name = rawName.toString('utf8');
+  const refuse = (why: string): never => {
+    throw new UserError(`${where}: entry ${JSON.stringify(name)}: ${why}`);
+  };
+  const decodeName = (bytes: Buffer): string => {
+    try {
+      return strictUtf8.decode(bytes);
+    } catch {
+      return refuse('name or link target is not valid UTF-8');
+    }
+  };
+
+  const sparse = [...pax.keys()].some((key) => key.startsWith('GNU.sparse.'));
+  if (sparse) {
+    const realName = pax.get('GNU.sparse.name');
+    const shown = realName ? JSON.stringify(realName.toString('utf8')) : JSON.stringify(name);
+    throw new UserError(`${where}: entry ${shown}: sparse file (GNU.sparse PAX records) is not supported; repack the archive without --sparse`);
+  }
+  let type = ENTRY_TYPES[header.type ?? ''];
+  if (type === undefined) {
+    // tar-stream gives type null for flags it does not know, GNU sparse ("S") among them.
+    refuse('unsupported entry type (a GNU sparse file, a multi-volume part or another tar extension)');
+  }
+  const decodedName = decodeName(rawName);
+  const size = number('size', header.size);
+  // Old tars mark a directory by a trailing "/" on a plain file; tar-stream computes that but
+  // drops it (it keeps the type it decoded first).
+  if (type === 'file' && decodedName.endsWith('/')) {
+    if (size !== 0) refuse('a file name ending in "/"');
+    type = 'directory';
+  }
+
+  function number(field: string, value: unknown): number {
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+    return refuse(`invalid ${field} field in the header`);
+  }
+  function paxNumber(key: string, fallback: number): number {
+    const raw = pax.get(key);
+    if (raw === undefined) return fallback;
+    const text = raw.toString('latin1');
+    if (!/^\d{1,15}$/.test(text)) refuse(`invalid PAX ${key} record ${JSON.stringify(text)}`);
+    return Number(text);
+  }
+
+  const entryType = type!;
+  const isLink = entryType === 'symlink' || entryType === 'link';
+  const rawLink = pax.get('linkpath') ?? (header.linkname === null ? undefined : Buffer.from(header.linkname, 'latin1'));
+  const linkTarget = isLink ? decodeName(rawLink ?? Buffer.alloc(0)) : undefined;
+
+  const entry: TarEntry = {
+    name,
+    path: imagePath(decodedName),
+    type: entryType,
+    mode: number('mode', header.mode) & 0o7777,
+    uid: paxNumber('uid', number('uid', header.uid)),
+    gid: paxNumber('gid', number('gid', header.gid)),
+    uname: pax.get('uname')?.toString('utf8') ?? header.uname,
+    gname: pax.get('gname')?.toString('utf8') ?? header.gname,
+    mtime: mtimeOf(pax.get('mtime'), header.mtime, refuse),
+    // A hard link's data, if an archive has any, is skipped: the first name holds it.
+    size: entryType === 'file' ? size : 0,
+    paxRecords: pax,
+  };
+  if (linkTarget !== undefined) entry.linkname = entryType === 'link' ? imagePath(linkTarget) : linkTarget;
+  if (entryType === 'char' || entryType === 'block') {
+    entry.devmajor = number('devmajor', header.devmajor);
+    entry.devminor = number('devminor', header.devminor);
+  }
+  const xattrs = new Map<string, Buffer>();
+  for (const [key, value] of pax) {
+    if (key.startsWith(XATTR_PREFIX)) xattrs.set(key.slice(XATTR_PREFIX.length), value);
+  }
+  if (xattrs.size > 0) entry.xattrs = xattrs;
+  return entry;
+}
+
+/** Whole seconds: a PAX mtime may have a fraction and a sign ("-1.5" is in second -2). */
+function mtimeOf(pax: Buffer | undefined, fallback: Date, refuse: (why: string) => never): number {
+  if (pax === undefined) {
+    const seconds = fallback.getTime() / 1000;
+    return Number.isSafeInteger(seconds) ? seconds : refuse('invalid mtime field in the header');
+  }
+  const text = pax.toString('latin1');
+  const match = /^(-?)(\d{1,15})(?:\.(\d*))?$/.exec(text);
+  if (!match) return refuse(`invalid PAX mtime record ${JSON.stringify(text)}`);
+  const whole = Number(match[2]);
+  if (match[1] === '') return whole;
+  return -whole - (/[1-9]/.test(match[3] ?? '') ? 1 : 0);
+}
+
+/** An archive name as an image path: "./" prefixes and trailing "/" go; "/" or "./" is the root. */
+function imagePath(name: string): string {
+  let path = name;
+  while (path.startsWith('./')) path = path.slice(2);
+  if (path === '.' || /^\/+$/.test(path)) return '';
+  return path.replace(/\/+$/, '');
+}
+
+/** The data of the entry just yielded: opened by the consumer, or skipped when it moves on. */
+class EntryData {
+  private opened = false;
+  private reader: Readable | undefined;
+  private ended = false;
+  private failure: unknown;
+  private closed = false;
+
+  constructor(
+    private readonly source: EntrySource,
+    private readonly name: string,
+    private readonly where: string,
+  ) {
+    // Listened to from the start: the archive may fail (truncated) before the consumer opens the
+    // entry, and a streamx stream does not repeat its 'error' to later listeners.
+    source.on('end', () => {
+      this.ended = true;
+      this.reader?.push(null);
+    });
+    source.on('error', (err: unknown) => {
+      this.failure ??= err;
+      this.fail();
+    });
+    source.on('close', () => {
+      this.closed = true;
+      this.fail();
+    });
+  }
+
+  open(): Readable {
+    if (this.opened) throw new Error(`tar reader: entry ${JSON.stringify(this.name)} opened twice`);
+    this.opened = true;
+    const source = this.source;
+    const onData = (chunk: unknown) => {
+      if (!reader.push(chunk as Buffer)) source.pause();
+    };
+    // tar-stream's entry streams are streamx streams: a Node Readable in front keeps the Entry
+    // contract, and destroying it must not destroy the whole archive (streamx would).
+    const reader = new Readable({
+      read() {
+        source.resume();
+      },
+      destroy(err, cb) {
+        source.off('data', onData);
+        source.resume();
+        cb(err);
+      },
+    });
+    this.reader = reader;
+    if (this.ended) reader.push(null);
+    else source.on('data', onData);
+    this.fail();
+    return reader;
+  }
+
+  /** Called before the next entry is read: what the consumer did not read is skipped. */
+  release(): void {
+    if (!this.opened) {
+      this.source.resume();
+    } else if (this.reader && !this.reader.readableEnded && !this.reader.destroyed) {
+      this.reader.destroy(new Error(`tar reader: the next entry was read before the data of ${JSON.stringify(this.name)}`));
+    }
+  }
+
+  /** Passes a failure of the archive on to the reader, if there is one and the data did not end. */
+  private fail(): void {
+    if (!this.reader || this.ended || (this.failure === undefined && !this.closed)) return;
+    const err = this.failure === undefined
+      ? new UserError(`${this.where}: is not a tar archive or is truncated: the data of ${JSON.stringify(this.name)} ended early`)
+      : tarError(this.where, this.failure);
+    this.reader.destroy(err as Error);
+  }
+}
+
+/** Errors while reading an archive, as a person would want them. */
+function tarError(where: string, err: unknown): unknown {
+  if (err instanceof UserError) return err;
+  if (typeof (err as NodeJS.ErrnoException | undefined)?.syscall === 'string') return fileError(where, err);
+  if (err instanceof Error) return new UserError(`${where}: is not a tar archive or is truncated: ${err.message}`);
+  return err;
+}

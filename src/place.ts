@@ -1,0 +1,56 @@
+// Placing entries into an image on top of lower layers: destinations follow the lower layers'
+// symlinks, parents that exist below keep their metadata, and owners, modes and times are normalised.
+import { ancestors, normalise, type Entry, type Normalisation } from './entries.js';
+import type { LowerTree } from './lower.js';
+
+export interface Placement {
+  /** The image path where the source goes, cleaned ("usr/local/bin/app"; "" for the root). */
+  dest: string;
+  /**
+   * The source's entries rooted at the destination it is given (the first one is that path itself);
+   * called with `dest` after the lower layers' symlinks are followed.
+   */
+  entries: (dest: string) => AsyncIterable<Entry>;
+  /** Owners, modes and times for this source's entries. */
+  rules: Normalisation;
+}
+
+/**
+ * One layer's entries for several sources: before each source, the parents of its destination
+ * that this layer has not written yet (a lower layer's directory as it was, or a new 0755 root
+ * directory); where the destination is a directory below, it keeps that directory's metadata.
+ */
+export async function* placeEntries(placements: readonly Placement[], lower: LowerTree): AsyncGenerator<Entry> {
+  const written = new Set<string>();
+  for (const p of placements) {
+    const dest = lower.resolve(p.dest, false);
+    for (const parent of ancestors(dest)) {
+      if (written.has(parent)) continue;
+      written.add(parent);
+      const below = lower.directory(parent);
+      yield below ? { ...below } : implicitParent(parent, p.rules);
+    }
+    let first = true;
+    for await (const entry of p.entries(dest)) {
+      const path = entry.path;
+      const below = first && entry.type === 'directory' ? lower.directory(path) : undefined;
+      first = false;
+      if (below) {
+        // Adding a tree onto an existing directory changes its contents, not the directory itself.
+        if (!written.has(path)) yield { ...below };
+      } else {
+        yield normalise({ ...entry, path }, p.rules);
+      }
+      written.add(path);
+    }
+  }
+}
+
+/**
+ * A parent directory no lower layer has: 0755 at the epoch, owned by root or, as docker's COPY
+ * --chown creates missing parents, by the --chown owner.
+ */
+function implicitParent(path: string, rules: Normalisation): Entry {
+  const owner = rules.owner ?? { uid: 0, gid: 0 };
+  return { path, type: 'directory', mode: 0o755, uid: owner.uid, gid: owner.gid, uname: '', gname: '', mtime: rules.epoch, size: 0 };
+}

@@ -1,0 +1,360 @@
+// Building one image into a layout: layer sources in order → layers (concurrently, assembled in a
+// fixed order) → config → manifest → index.json. The one path the CLI and the Dockerfile share.
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { compressor as makeCompressor, type CompressionName } from './compress.js';
+import { MediaType, type Descriptor, type LayerDescriptor, type Platform } from './descriptor.js';
+import { baseName, cleanPath, normalise, sourceDateEpoch, type Entry, type Normalisation } from './entries.js';
+import { prefixError, usageError } from './errors.js';
+import {
+  applyConfigChanges,
+  configPlatform,
+  createConfig,
+  createManifest,
+  isoTime,
+  type ConfigChanges,
+  type HistoryEntry,
+  type ImageConfig,
+} from './image.js';
+import { canonicalJson } from './json.js';
+import { writeLayer } from './layer.js';
+import { Layout } from './layout.js';
+import { LayerChanges, LowerTree } from './lower.js';
+import { placeEntries, type Placement } from './place.js';
+import { hostPlatform } from './platform.js';
+import { checkRefName, isBareTag } from './ref.js';
+import { assertValid } from './schema.js';
+import { hostEntries } from './sources/host.js';
+import { tarballEntries } from './sources/tarball.js';
+import type { BlobStore } from './store.js';
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/** A host file or directory placed at an absolute path in the image (one `--add`). */
+export interface AddSource {
+  kind: 'add';
+  src: string;
+  /** Absolute path in the image; a trailing "/" puts a file inside that directory under its own name. */
+  dest: string;
+  chown?: Owner;
+  chmod?: number;
+  createdBy?: string;
+}
+
+/** An existing tar archive, plain or gzip, as one layer (one `--layer`). */
+export interface TarballSource {
+  kind: 'tarball';
+  path: string;
+  createdBy?: string;
+}
+
+/**
+ * Entries placed by the caller (the Dockerfile front end's COPY and ADD): each placement's
+ * destination follows the lower layers' symlinks and gets its parents, as an `--add` does.
+ */
+export interface PlacedSource {
+  kind: 'placed';
+  placements: (epoch: number, preserveMtime: boolean) => Placement[] | Promise<Placement[]>;
+  createdBy: string;
+}
+
+export type LayerSource = AddSource | TarballSource | PlacedSource;
+
+/** An image to build on: its config, and its layers already in the target layout's store. */
+export interface BaseImage {
+  config: ImageConfig;
+  layers: LayerDescriptor[];
+  /** The directories and symlinks of its filesystem, read only when a new layer needs them. */
+  tree: () => Promise<LowerTree>;
+}
+
+export type BuildEvent =
+  | { type: 'layer-start'; index: number; total: number; createdBy: string }
+  | { type: 'layer-progress'; index: number; bytes: number }
+  | { type: 'layer-done'; index: number; layer: LayerDescriptor }
+  | { type: 'warning'; message: string };
+
+export interface BuildOptions {
+  /** The layout to write into: a path (created when missing or empty) or an open Layout. */
+  layout: string | Layout;
+  base?: BaseImage;
+  layers?: LayerSource[];
+  config?: ConfigChanges;
+  /** The history of the new steps; by default one entry per layer from its `createdBy`. */
+  history?: HistoryEntry[];
+  /** Default: the base image's platform, else this host's (in OCI names). */
+  platform?: Platform;
+  tags?: string[];
+  /** Annotations on the manifest. */
+  annotations?: Record<string, string>;
+  compression?: CompressionName;
+  compressionLevel?: number;
+  /** Keep host mtimes (clamped to SOURCE_DATE_EPOCH when it is set) instead of setting them to it. */
+  preserveMtime?: boolean;
+  /** Seconds; default SOURCE_DATE_EPOCH from the environment, else 0. */
+  sourceDateEpoch?: number;
+  /** How many layers are written at once. */
+  concurrency?: number;
+  onEvent?: (event: BuildEvent) => void;
+}
+
+export interface BuildResult {
+  manifest: Descriptor;
+  config: Descriptor;
+  layers: LayerDescriptor[];
+  tags: string[];
+  platform: Platform;
+  layout: string;
+}
+
+export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
+  const emit = opts.onEvent ?? (() => undefined);
+  const tags = opts.tags ?? [];
+  for (const tag of tags) {
+    checkRefName(tag, '--tag');
+    if (isBareTag(tag)) {
+      emit({
+        type: 'warning',
+        message: `--tag ${tag}: a single word; docker-format tools read it as a bare tag of no name (say ${tag}:latest if you meant that)`,
+      });
+    }
+  }
+  const layers = opts.layers ?? [];
+  for (const l of layers) checkSource(l);
+  const compressor = makeCompressor(opts.compression ?? 'gzip', opts.compressionLevel);
+  const epoch = opts.sourceDateEpoch ?? sourceDateEpoch() ?? 0;
+  const platform = opts.platform ?? (opts.base ? configPlatform(opts.base.config) : hostPlatform());
+  const runtime = applyConfigChanges(opts.base?.config.config ?? {}, opts.config ?? {});
+
+  const createdDir = typeof opts.layout === 'string' && !(await exists(opts.layout));
+  const layout = typeof opts.layout === 'string' ? await Layout.openOrCreate(opts.layout) : opts.layout;
+  const store = await layout.store.stage();
+  try {
+    const newLayers = await writeLayers(store, layers, opts, compressor, epoch, emit);
+    const history: HistoryEntry[] = opts.history ?? layers.map((l) => ({ created: isoTime(epoch), created_by: createdByOf(l) }));
+    const nonEmpty = history.filter((h) => !h.empty_layer).length;
+    if (nonEmpty !== newLayers.length) {
+      throw new Error(`history has ${nonEmpty} non-empty entries for ${newLayers.length} new layers`);
+    }
+    const allLayers = [...(opts.base?.layers ?? []), ...newLayers];
+    const config = createConfig({
+      ...(opts.base ? { base: opts.base.config } : {}),
+      platform,
+      created: epoch,
+      runtime,
+      layers: allLayers,
+      history: [...(opts.base?.config.history ?? []), ...history],
+    });
+    assertValid('image-config', config, 'image config');
+    const configDesc = await store.putBytes(canonicalJson(config), { mediaType: MediaType.config });
+    const manifest = createManifest(configDesc, allLayers, opts.annotations);
+    assertValid('image-manifest', manifest, 'image manifest');
+    const manifestBytes = canonicalJson(manifest);
+    const manifestDesc = await store.putBytes(manifestBytes, { mediaType: MediaType.manifest });
+    const indexDesc: Descriptor = { ...manifestDesc, platform };
+    await store.publish();
+    await layout.addImage(indexDesc, tags);
+    return { manifest: manifestDesc, config: configDesc, layers: allLayers, tags, platform, layout: layout.root };
+  } catch (err) {
+    await store.discard();
+    if (typeof opts.layout === 'string') await layout.discardIfNew(createdDir);
+    throw err;
+  }
+}
+
+async function writeLayers(
+  store: BlobStore,
+  sources: LayerSource[],
+  opts: BuildOptions,
+  compressor: ReturnType<typeof makeCompressor>,
+  epoch: number,
+  emit: (e: BuildEvent) => void,
+): Promise<LayerDescriptor[]> {
+  const abort = new AbortController();
+  const slots = new Semaphore(Math.max(1, opts.concurrency ?? 2));
+  const changes = sources.map(() => new LayerChanges());
+  const written: Array<Promise<LayerDescriptor>> = [];
+  // The tree below layer i, built on demand (only --add and placed layers need one), applying
+  // each lower layer's changes in order once that layer is written.
+  const trees = new Map<number, Promise<LowerTree>>();
+  const treeBelow = (i: number): Promise<LowerTree> => {
+    let t = trees.get(i);
+    if (!t) {
+      t = i === 0
+        ? opts.base ? opts.base.tree() : Promise.resolve(new LowerTree())
+        : (async () => {
+            const tree = await treeBelow(i - 1);
+            await written[i - 1];
+            tree.apply(changes[i - 1]!);
+            return tree;
+          })();
+      trees.set(i, t);
+    }
+    return t;
+  };
+  sources.forEach((source, i) => {
+    const recordChanges = sources.slice(i + 1).some((s) => s.kind !== 'tarball');
+    written.push(
+      slots.run(async () => {
+        abort.signal.throwIfAborted();
+        emit({ type: 'layer-start', index: i, total: sources.length, createdBy: createdByOf(source) });
+        const entries = guarded(sourceEntries(source, () => treeBelow(i), opts, epoch), recordChanges ? changes[i] : undefined, abort.signal);
+        try {
+          const desc = await writeLayer(store, entries, {
+            compressor,
+            onProgress: (bytes) => emit({ type: 'layer-progress', index: i, bytes }),
+          });
+          emit({ type: 'layer-done', index: i, layer: desc });
+          return desc;
+        } catch (err) {
+          if (err instanceof StoppedByOtherLayer) throw err;
+          abort.abort(new StoppedByOtherLayer());
+          throw prefixError(describeSource(source), err);
+        }
+      }),
+    );
+  });
+  const settled = await Promise.allSettled(written);
+  for (const s of settled) {
+    if (s.status === 'rejected' && !(s.reason instanceof StoppedByOtherLayer)) throw s.reason;
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<LayerDescriptor>).value);
+}
+
+/** The reason the other layers stop when one fails: not itself an error to report. */
+class StoppedByOtherLayer extends Error {
+  constructor() {
+    super('stopped because another layer failed');
+  }
+}
+
+async function* sourceEntries(
+  source: LayerSource,
+  below: () => Promise<LowerTree>,
+  opts: BuildOptions,
+  epoch: number,
+): AsyncGenerator<Entry> {
+  const hostRules = (owner?: Owner, mode?: number): Normalisation => ({
+    owner: owner ?? { uid: 0, gid: 0 },
+    ...(mode !== undefined ? { mode } : {}),
+    mtime: opts.preserveMtime ? (opts.sourceDateEpoch ?? sourceDateEpoch()) !== undefined ? 'clamp' : 'keep' : 'set',
+    epoch,
+  });
+  switch (source.kind) {
+    case 'tarball': {
+      // A tarball's owners and times are part of its content; only SOURCE_DATE_EPOCH clamps them.
+      const clamp = (opts.sourceDateEpoch ?? sourceDateEpoch()) !== undefined;
+      const rules: Normalisation = { mtime: clamp ? 'clamp' : 'keep', epoch };
+      for await (const e of tarballEntries(source.path, { where: `--layer ${source.path}` })) yield normalise(e, rules);
+      return;
+    }
+    case 'add': {
+      const rules = hostRules(source.chown, source.chmod);
+      const dest = destinationOf(source);
+      const placement: Placement = {
+        dest,
+        rules,
+        entries: (d) => hostEntries(source.src, d, { where: describeSource(source) }),
+      };
+      yield* placeEntries([placement], await below());
+      return;
+    }
+    case 'placed': {
+      const placements = await source.placements(epoch, opts.preserveMtime ?? false);
+      yield* placeEntries(placements, await below());
+      return;
+    }
+  }
+}
+
+/** Entries pass through while the layer's changes are recorded; a failure elsewhere stops them. */
+async function* guarded(entries: AsyncIterable<Entry>, changes: LayerChanges | undefined, signal: AbortSignal): AsyncGenerator<Entry> {
+  for await (const e of entries) {
+    signal.throwIfAborted();
+    changes?.record(e);
+    yield e;
+  }
+}
+
+function checkSource(source: LayerSource): void {
+  if (source.kind === 'add') {
+    if (source.src === '') throw usageError(`--add ${source.src}:${source.dest}: SRC is empty`);
+    destinationOf(source);
+    if (source.chmod !== undefined && (!Number.isInteger(source.chmod) || source.chmod < 0 || source.chmod > 0o7777)) {
+      throw usageError(`--chmod ${source.chmod}: expected an octal mode from 0 to 7777`);
+    }
+  } else if (source.kind === 'tarball' && source.path === '') {
+    throw usageError('--layer: the tarball path is empty');
+  }
+}
+
+/** The image path (cleaned, no leading "/") where an --add goes. */
+export function destinationOf(source: AddSource): string {
+  const where = describeSource(source);
+  if (!source.dest.startsWith('/')) throw usageError(`${where}: DEST must be an absolute path in the image`);
+  const cleaned = cleanPath(source.dest);
+  if (cleaned === undefined) throw usageError(`${where}: DEST must not contain ".."`);
+  if (source.dest.endsWith('/') && cleaned !== '') return `${cleaned}/${baseName(path.resolve(source.src))}`;
+  return cleaned;
+}
+
+function describeSource(source: LayerSource): string {
+  switch (source.kind) {
+    case 'add':
+      return `--add ${source.src}:${source.dest}`;
+    case 'tarball':
+      return `--layer ${source.path}`;
+    case 'placed':
+      return source.createdBy;
+  }
+}
+
+/**
+ * The history line for a layer. It names sources by their base name only, so a build from a copy
+ * of the inputs elsewhere gives the same config.
+ */
+function createdByOf(source: LayerSource): string {
+  switch (source.kind) {
+    case 'add': {
+      if (source.createdBy) return source.createdBy;
+      const flags = [source.chown ? `--chown ${source.chown.uid}:${source.chown.gid}` : '', source.chmod !== undefined ? `--chmod ${source.chmod.toString(8).padStart(4, '0')}` : '']
+        .filter(Boolean)
+        .join(' ');
+      return `oci-pack layout ${flags ? `${flags} ` : ''}--add ${baseName(path.resolve(source.src))}:${source.dest}`;
+    }
+    case 'tarball':
+      return source.createdBy ?? `oci-pack layout --layer ${baseName(source.path)}`;
+    case 'placed':
+      return source.createdBy;
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** At most n tasks at once, started in the order they were queued (so a layer never waits on a later one). */
+class Semaphore {
+  private active = 0;
+  private readonly queue: Array<() => void> = [];
+  constructor(private readonly n: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.n) await new Promise<void>((r) => this.queue.push(r));
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+      this.queue.shift()?.();
+    }
+  }
+}

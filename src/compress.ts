@@ -1,0 +1,169 @@
+// Layer compression as streams behind one small interface (gzip, zstd, none), and detection of
+// the compression of bytes we read. The gzip output is reproducible: no name, no time, fixed OS.
+import { Transform, type TransformCallback, type Readable } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { MediaType } from './descriptor.js';
+import { UserError, usageError } from './errors.js';
+
+export type CompressionName = 'gzip' | 'zstd' | 'none';
+
+export interface Compressor {
+  readonly name: CompressionName;
+  /** The OCI layer media type for this compression. */
+  readonly mediaType: string;
+  /**
+   * A fresh chain of streams that compresses what is written to its first stage: a list, so that a
+   * compressor can be zlib plus a fix-up stage without gluing streams together.
+   */
+  create(): Transform[];
+}
+
+/**
+ * The OS byte written into every gzip header: 255, "unknown", as Go's compress/gzip (and so crane
+ * and ko) write it. Node writes 3 on Linux and 19 on macOS, which would change the layer digest
+ * with the machine that built it.
+ */
+export const GZIP_OS_BYTE = 0xff;
+
+export const DEFAULT_GZIP_LEVEL = 6;
+
+/** zstd needs zlib.createZstdCompress (Node 22.15 and later); Node 20 has none. */
+export function zstdAvailable(): boolean {
+  return typeof (zlib as unknown as Record<string, unknown>).createZstdCompress === 'function';
+}
+
+export function compressor(name: CompressionName, level?: number): Compressor {
+  switch (name) {
+    case 'none':
+      if (level !== undefined) throw usageError('--compression-level: not used with --compression none');
+      return { name, mediaType: MediaType.layer, create: () => [] };
+    case 'gzip': {
+      const lvl = level ?? DEFAULT_GZIP_LEVEL;
+      if (!Number.isInteger(lvl) || lvl < 0 || lvl > 9) {
+        throw usageError(`--compression-level ${level}: gzip levels are 0 to 9`);
+      }
+      return { name, mediaType: MediaType.layerGzip, create: () => reproducibleGzip(lvl) };
+    }
+    case 'zstd': {
+      if (!zstdAvailable()) {
+        throw new UserError(
+          `--compression zstd: this Node.js (${process.version}) has no zstd in node:zlib (it arrived in Node 22.15); use gzip or none`,
+          'EUNSUPPORTED',
+        );
+      }
+      const lvl = level ?? 3;
+      if (!Number.isInteger(lvl) || lvl < 1 || lvl > 22) {
+        throw usageError(`--compression-level ${level}: zstd levels are 1 to 22`);
+      }
+      const z = zlib as unknown as {
+        createZstdCompress(o: object): Transform;
+        constants: Record<string, number>;
+      };
+      const param = z.constants.ZSTD_c_compressionLevel ?? 100;
+      return { name, mediaType: MediaType.layerZstd, create: () => [z.createZstdCompress({ params: { [param]: lvl } })] };
+    }
+    default:
+      throw usageError(`--compression ${String(name)}: expected gzip, zstd or none`);
+  }
+}
+
+export function parseCompression(value: string): CompressionName {
+  if (value === 'gzip' || value === 'zstd' || value === 'none') return value;
+  throw usageError(`--compression ${value}: expected gzip, zstd or none`);
+}
+
+function passChunk(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  cb(null, chunk);
+}
+
+/**
+ * zlib's gzip, with the header's OS byte pinned. Node has no deflateSetHeader; zlib already writes
+ * no name and a zero mtime, so the one byte to fix is the tenth of the stream.
+ */
+function reproducibleGzip(level: number): Transform[] {
+  const gz = zlib.createGzip({ level });
+  let seen = 0;
+  const pin = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (seen < 10 && seen + chunk.length > 9) {
+        chunk = Buffer.from(chunk);
+        chunk[9 - seen] = GZIP_OS_BYTE;
+      }
+      seen += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  return [gz, pin];
+}
+
+export type DetectedCompression = 'gzip' | 'zstd' | 'none';
+
+/** The compression of a stream, from its first bytes (gzip 1f 8b, zstd 28 b5 2f fd). */
+export function detectCompression(head: Buffer): DetectedCompression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
+/** The media type's compression, or undefined when the media type is not a layer we know. */
+export function compressionOfMediaType(mediaType: string): DetectedCompression | undefined {
+  if (mediaType === MediaType.layer || mediaType === MediaType.dockerLayer) return 'none';
+  if (mediaType === MediaType.layerGzip || mediaType === MediaType.dockerLayerGzip) return 'gzip';
+  if (mediaType === MediaType.layerZstd || mediaType === MediaType.dockerLayerZstd) return 'zstd';
+  if (mediaType === 'application/vnd.oci.image.layer.nondistributable.v1.tar') return 'none';
+  if (mediaType === 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip') return 'gzip';
+  return undefined;
+}
+
+/** A stream that decompresses `kind` (a pass-through for 'none'). */
+export function decompressor(kind: DetectedCompression, where: string): Transform {
+  if (kind === 'gzip') return zlib.createGunzip();
+  if (kind === 'zstd') {
+    const z = zlib as unknown as { createZstdDecompress?: () => Transform };
+    if (!z.createZstdDecompress) {
+      throw new UserError(`${where}: zstd-compressed, and this Node.js (${process.version}) cannot decompress zstd`, 'EUNSUPPORTED');
+    }
+    return z.createZstdDecompress();
+  }
+  return new Transform({ transform: passChunk });
+}
+
+/**
+ * The compression of a stream, read from its first bytes, which are put back: the caller then pipes
+ * `input` through `decompressor(kind)`. Never guessed from a file name.
+ */
+export async function sniffCompression(input: Readable): Promise<DetectedCompression> {
+  const head = await peek(input, 4);
+  if (head.length > 0) input.unshift(head);
+  return detectCompression(head);
+}
+
+/** Read up to n bytes from the start of a stream without losing them (the caller unshifts). */
+async function peek(input: Readable, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let have = 0;
+  while (have < n) {
+    const chunk = input.read() as Buffer | null;
+    if (chunk !== null) {
+      chunks.push(chunk);
+      have += chunk.length;
+      continue;
+    }
+    if (input.readableEnded || input.destroyed) break;
+    const ended = await new Promise<boolean>((resolve, reject) => {
+      const onReadable = () => { cleanup(); resolve(false); };
+      const onEnd = () => { cleanup(); resolve(true); };
+      const onError = (err: Error) => { cleanup(); reject(err); };
+      const cleanup = () => {
+        input.off('readable', onReadable);
+        input.off('end', onEnd);
+        input.off('error', onError);
+      };
+      input.on('readable', onReadable);
+      input.on('end', onEnd);
+      input.on('error', onError);
+    });
+    if (ended) break;
+  }
+  return Buffer.concat(chunks);
+}

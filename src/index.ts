@@ -1,0 +1,33 @@
+// The public, typed API of oci-pack: everything the CLI does, a TypeScript program can do.
+// The CLI (src/cli/) is a thin shell over these exports.
+export { buildImage, destinationOf } from './build.js';
+export type { AddSource, BaseImage, BuildEvent, BuildOptions, BuildResult, LayerSource, Owner, PlacedSource, TarballSource } from './build.js';
+export { Layout, placeImage, refNameOf, emptyIndex } from './layout.js';
+export type { ImageIndex, LockOptions } from './layout.js';
+export { BlobStore, VerifyingStream } from './store.js';
+export type { PutOptions } from './store.js';
+export { Hasher, parseDigest, isDigest, sha256, digestHex } from './digest.js';
+export type { Digest, Measured } from './digest.js';
+export { MediaType, REF_NAME_ANNOTATION, plainDescriptor } from './descriptor.js';
+export type { Descriptor, LayerDescriptor, Platform } from './descriptor.js';
+export { compressor, parseCompression, zstdAvailable, detectCompression, decompressor, sniffCompression } from './compress.js';
+export type { CompressionName, Compressor } from './compress.js';
+export { normalise, cleanPath, sourceDateEpoch } from './entries.js';
+export type { Entry, EntryType, Normalisation } from './entries.js';
+export { applyConfigChanges, createConfig, createManifest, isoTime, parsePort } from './image.js';
+export type { ConfigChanges, HistoryEntry, ImageConfig, ImageManifest, RuntimeConfig, HealthConfig } from './image.js';
+export { writeLayer } from './layer.js';
+export { LowerTree, LayerChanges } from './lower.js';
+export { placeEntries } from './place.js';
+export type { Placement } from './place.js';
+export { hostEntries } from './sources/host.js';
+export { tarballEntries } from './sources/tarball.js';
+export { tarStream, readTar } from './tar.js';
+export { parsePlatform, hostPlatform, formatPlatform, platformMatches } from './platform.js';
+export { checkRefName, isBareTag } from './ref.js';
+export { parseCommand, splitWords } from './words.js';
+export { canonicalJson } from './json.js';
+export { schemaProblems, assertValid, checkInput } from './schema.js';
+export type { SchemaName } from './schema.js';
+export { UserError, isUserError } from './errors.js';
+export type { ErrorCode } from './errors.js';

@@ -1,0 +1,28 @@
+// Where the CLI writes: stdout for results, stderr for warnings and progress (progress only on a
+// terminal). Passed in, so tests run the CLI in-process and read what it printed.
+export interface Io {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Whether stderr is a terminal (progress is shown only there). */
+  stderrIsTty: boolean;
+}
+
+export function processIo(): Io {
+  return {
+    stdout: (t) => void process.stdout.write(t),
+    stderr: (t) => void process.stderr.write(t),
+    stderrIsTty: Boolean(process.stderr.isTTY),
+  };
+}
+
+/** "1.2 MB" style sizes for progress lines. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}

@@ -1,0 +1,206 @@
+// `oci-pack layout <dir>`: flags → the library's buildImage → the manifest digest (or a JSON
+// summary) on stdout. Layer flags keep their command-line order, one layer each.
+import type { CommandModule } from 'yargs';
+import { buildImage, type BuildEvent, type LayerSource, type Owner } from '../build.js';
+import { parseCompression } from '../compress.js';
+import { usageError } from '../errors.js';
+import { keyValues, type ConfigChanges } from '../image.js';
+import { parsePlatform } from '../platform.js';
+import { parseCommand } from '../words.js';
+import { humanSize, type Io } from './io.js';
+
+interface LayoutArgs {
+  dir: string;
+  add?: string[];
+  layer?: string[];
+  chown?: string[];
+  chmod?: string[];
+  entrypoint?: string;
+  cmd?: string;
+  env?: string[];
+  workdir?: string;
+  user?: string;
+  expose?: string[];
+  label?: string[];
+  volume?: string[];
+  'stop-signal'?: string;
+  platform?: string;
+  annotation?: string[];
+  tag?: string[];
+  compression: string;
+  'compression-level'?: number;
+  'preserve-mtime': boolean;
+  json: boolean;
+  quiet: boolean;
+}
+
+const LAYER_FLAGS = ['add', 'layer', 'chown', 'chmod'] as const;
+
+export function layoutCommand(io: Io, argv: readonly string[], setStatus: (s: number) => void): CommandModule<object, LayoutArgs> {
+  return {
+    command: 'layout <dir>',
+    describe: 'build an image from local files into the OCI layout at <dir>',
+    builder: (y) =>
+      y
+        .positional('dir', { type: 'string', demandOption: true, describe: 'the layout (created when missing or empty)' })
+        .option('add', { type: 'string', array: true, requiresArg: true, describe: 'SRC:DEST: a host file or directory at the absolute path DEST (one layer each)' })
+        .option('layer', { type: 'string', array: true, requiresArg: true, describe: 'TARBALL: an existing tar or tar.gz as one layer' })
+        .option('chown', { type: 'string', array: true, requiresArg: true, describe: 'UID[:GID] for the --add flags that follow' })
+        .option('chmod', { type: 'string', array: true, requiresArg: true, describe: 'octal mode for the files and directories of the --add flags that follow' })
+        .option('entrypoint', { type: 'string', requiresArg: false, describe: 'JSON array, or words split as a shell would (no shell added)' })
+        .option('cmd', { type: 'string', requiresArg: false, describe: 'JSON array, or words split as a shell would (no shell added)' })
+        .option('env', { type: 'string', array: true, requiresArg: true, describe: 'K=V' })
+        .option('workdir', { type: 'string', requiresArg: true, describe: 'absolute working directory' })
+        .option('user', { type: 'string', requiresArg: true, describe: 'USER[:GROUP] or UID[:GID]' })
+        .option('expose', { type: 'string', array: true, requiresArg: true, describe: 'PORT[/tcp|/udp]' })
+        .option('label', { type: 'string', array: true, requiresArg: true, describe: 'K=V, in the config' })
+        .option('volume', { type: 'string', array: true, requiresArg: true, describe: 'absolute PATH' })
+        .option('stop-signal', { type: 'string', requiresArg: true, describe: 'signal name or number' })
+        .option('platform', { type: 'string', requiresArg: true, describe: 'OS/ARCH[/VARIANT] (default: linux and this machine\'s architecture)' })
+        .option('annotation', { type: 'string', array: true, requiresArg: true, describe: 'K=V, on the manifest' })
+        .option('tag', { type: 'string', array: true, requiresArg: true, describe: 'REF, stored as org.opencontainers.image.ref.name (e.g. hello:latest)' })
+        .option('compression', { type: 'string', default: 'gzip', requiresArg: true, describe: 'gzip, none or zstd' })
+        .option('compression-level', { type: 'number', requiresArg: true, describe: 'gzip 0-9 (default 6), zstd 1-22' })
+        .option('preserve-mtime', { type: 'boolean', default: false, describe: 'keep host mtimes (clamped to SOURCE_DATE_EPOCH when set)' })
+        .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary instead of the digest' })
+        .option('quiet', { type: 'boolean', alias: 'q', default: false, describe: 'no progress or warnings on stderr' })
+        .example('$0 layout ./out --add ./hello:/hello --cmd /hello --tag hello:latest', 'a one-file image')
+        .example('$0 layout ./out --layer rootfs.tar.gz --add ./app:/app --workdir /app --entrypoint \'["node","main.js"]\'', 'an app on a base rootfs') as never,
+    handler: async (args) => {
+      const layers = layerSources(argv);
+      const result = await buildImage({
+        layout: args.dir,
+        layers,
+        config: configChanges(args),
+        ...(args.platform !== undefined ? { platform: parsePlatform(args.platform) } : {}),
+        tags: args.tag ?? [],
+        annotations: keyValues(args.annotation ?? [], '--annotation'),
+        compression: parseCompression(args.compression),
+        ...(args['compression-level'] !== undefined ? { compressionLevel: checkLevel(args['compression-level']) } : {}),
+        preserveMtime: args['preserve-mtime'],
+        onEvent: reporter(io, args.quiet),
+      });
+      if (args.json) {
+        io.stdout(
+          `${JSON.stringify(
+            {
+              digest: result.manifest.digest,
+              size: result.manifest.size,
+              mediaType: result.manifest.mediaType,
+              layout: result.layout,
+              tags: result.tags,
+              platform: result.platform,
+              config: { digest: result.config.digest, size: result.config.size },
+              layers: result.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType })),
+            },
+            null,
+            2,
+          )}\n`,
+        );
+      } else {
+        io.stdout(`${result.manifest.digest}\n`);
+      }
+      setStatus(0);
+    },
+  };
+}
+
+/**
+ * --add and --layer in command-line order, each --add taking the --chown and --chmod given before
+ * it. yargs collects repeated flags into arrays and loses their interleaving, so the tokens are
+ * read again here.
+ */
+export function layerSources(argv: readonly string[]): LayerSource[] {
+  const out: LayerSource[] = [];
+  let chown: Owner | undefined;
+  let chmod: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (token === '--') break;
+    const m = /^--(add|layer|chown|chmod)(?:=(.*))?$/s.exec(token);
+    if (!m) continue;
+    const flag = m[1] as (typeof LAYER_FLAGS)[number];
+    let value = m[2];
+    if (value === undefined) {
+      value = argv[i + 1];
+      i++;
+      if (value === undefined) throw usageError(`--${flag}: needs a value`);
+    }
+    switch (flag) {
+      case 'add': {
+        const { src, dest } = splitAdd(value);
+        out.push({ kind: 'add', src, dest, ...(chown ? { chown } : {}), ...(chmod !== undefined ? { chmod } : {}) });
+        break;
+      }
+      case 'layer':
+        out.push({ kind: 'tarball', path: value });
+        break;
+      case 'chown':
+        chown = parseOwner(value);
+        break;
+      case 'chmod':
+        chmod = parseMode(value);
+        break;
+    }
+  }
+  return out;
+}
+
+/** "SRC:DEST" split at the last ":" that starts an absolute DEST. */
+export function splitAdd(value: string): { src: string; dest: string } {
+  const i = value.lastIndexOf(':/');
+  if (i <= 0) throw usageError(`--add ${value}: expected SRC:DEST, with DEST an absolute path in the image`);
+  return { src: value.slice(0, i), dest: value.slice(i + 1) };
+}
+
+export function parseOwner(value: string): Owner {
+  const m = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(value);
+  if (!m) throw usageError(`--chown ${value}: expected UID[:GID] as numbers`);
+  const uid = Number(m[1]);
+  const gid = m[2] === undefined ? uid : Number(m[2]);
+  if (uid > 0xfffffffe || gid > 0xfffffffe) throw usageError(`--chown ${value}: ids go up to 4294967294`);
+  return { uid, gid };
+}
+
+export function parseMode(value: string): number {
+  if (!/^0?[0-7]{1,4}$/.test(value)) throw usageError(`--chmod ${value}: expected an octal mode such as 755 or 0644`);
+  return parseInt(value, 8);
+}
+
+function checkLevel(n: number): number {
+  if (!Number.isInteger(n)) throw usageError(`--compression-level ${n}: expected a whole number`);
+  return n;
+}
+
+function configChanges(args: LayoutArgs): ConfigChanges {
+  const c: ConfigChanges = {};
+  if (args.entrypoint !== undefined) c.entrypoint = parseCommand(args.entrypoint, '--entrypoint');
+  if (args.cmd !== undefined) c.cmd = parseCommand(args.cmd, '--cmd');
+  if (args.env) c.env = args.env;
+  if (args.workdir !== undefined) c.workdir = args.workdir;
+  if (args.user !== undefined) c.user = args.user;
+  if (args.expose) c.expose = args.expose;
+  if (args.label) c.labels = keyValues(args.label, '--label');
+  if (args.volume) c.volumes = args.volume;
+  if (args['stop-signal'] !== undefined) c.stopSignal = args['stop-signal'];
+  return c;
+}
+
+function reporter(io: Io, quiet: boolean): (e: BuildEvent) => void {
+  const progress = io.stderrIsTty && !quiet;
+  return (e) => {
+    switch (e.type) {
+      case 'warning':
+        if (!quiet) io.stderr(`oci-pack: warning: ${e.message}\n`);
+        break;
+      case 'layer-start':
+        if (progress) io.stderr(`[${e.index + 1}/${e.total}] ${e.createdBy}\n`);
+        break;
+      case 'layer-done':
+        if (progress) io.stderr(`[${e.index + 1}] ${e.layer.digest.slice(0, 19)} ${humanSize(e.layer.size)}\n`);
+        break;
+      case 'layer-progress':
+        break;
+    }
+  };
+}

@@ -1,0 +1,45 @@
+// The command line: yargs parses, a command calls the library and prints; errors become one line
+// (user errors) or a stack (bugs), and the exit status is decided here and only here.
+import yargs from 'yargs';
+import { isUserError } from '../errors.js';
+import { layoutCommand } from './layout.js';
+import type { Io } from './io.js';
+import { processIo } from './io.js';
+
+export const EXIT_OK = 0;
+export const EXIT_USER = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_BUG = 70;
+
+/** Runs the CLI with `argv` (no node/script prefix) and returns the exit status. */
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  let status = EXIT_OK;
+  const parser = yargs(argv)
+    .scriptName('oci-pack')
+    .usage('$0 <command> [options]\n\nBuild container images into OCI layouts and docker-save archives, with no daemon.')
+    .command(layoutCommand(io, argv, (s) => (status = s)))
+    .demandCommand(1, 'name a command: layout')
+    .recommendCommands()
+    .strict()
+    .help()
+    .alias('help', 'h')
+    .version()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .exitProcess(false)
+    .fail(false);
+  try {
+    await parser.parseAsync();
+    return status;
+  } catch (err) {
+    if (isUserError(err)) {
+      io.stderr(`oci-pack: ${err.message}\n`);
+      return err.code === 'EUSAGE' ? EXIT_USAGE : EXIT_USER;
+    }
+    if (err instanceof Error && err.name === 'YError') {
+      io.stderr(`oci-pack: ${err.message}\n(oci-pack --help for usage)\n`);
+      return EXIT_USAGE;
+    }
+    io.stderr(`oci-pack: internal error (a bug; please report it):\n${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    return EXIT_BUG;
+  }
+}

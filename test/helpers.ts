@@ -184,3 +184,27 @@ export async function readImage(layout: string, ref: string): Promise<{
   const config = (await readJson(blobFile(layout, manifest.config.digest))) as never;
   return { index: index as never, manifestDigest: entry.digest, manifest, config };
 }
+
+let busybox: Promise<string> | undefined;
+/**
+ * A small base rootfs tarball made from Debian's busybox-static (fixtures/busybox/make-rootfs.sh),
+ * built once per test process; the .deb is cached in the temp dir across runs. Needs apt-get and
+ * dpkg-deb: skips where they are missing, fails under CI.
+ */
+export async function busyboxRootfs(t: TestContext): Promise<string | undefined> {
+  if (!requireTool(t, 'dpkg-deb') || !requireTool(t, 'apt-get')) return undefined;
+  busybox ??= (async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'oci-pack-busybox-'));
+    const out = path.join(dir, 'rootfs.tar');
+    await run('bash', [path.join(ROOT, 'fixtures', 'busybox', 'make-rootfs.sh'), out, path.join(os.tmpdir(), 'oci-pack-deb-cache')]);
+    process.on('exit', () => spawnSync('rm', ['-rf', dir]));
+    return out;
+  })();
+  try {
+    return await busybox;
+  } catch (err) {
+    if (CI) throw err;
+    t.skip(`busybox rootfs unavailable: ${(err as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
+}

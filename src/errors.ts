@@ -36,7 +36,7 @@ export function withContext<T>(context: string, fn: () => Promise<T>): Promise<T
 }
 
 export function prefixError(context: string, err: unknown): unknown {
-  if (err instanceof UserError) {
+  if (err instanceof UserError && !err.message.startsWith(`${context}:`)) {
     const wrapped = new UserError(`${context}: ${err.message}`, err.code);
     wrapped.stack = err.stack;
     return wrapped;

@@ -20,7 +20,7 @@ export function checkRefName(value: string, what = '--tag'): void {
   if (value === '') throw fail('a ref name cannot be empty');
   const bad = /[^A-Za-z0-9\-._:@+/]/.exec(value);
   if (bad) {
-    throw fail(`character ${JSON.stringify(bad[0])} is not allowed: only letters, digits and - . _ : @ + / are`);
+    throw fail(`character ${JSON.stringify(bad[0])} is not allowed: only letters, digits and - . _ : @ + / may appear`);
   }
   for (const component of value.split('/')) {
     if (component === '') throw fail("'/' must separate non-empty components (no leading, trailing or double '/')");

@@ -203,3 +203,44 @@ test('layers are written concurrently but assembled in command-line order', asyn
   const names = await Promise.all(parallel.layers.map(async (l) => (await listTar(blobFile(path.join(base, 'p'), l.digest)))[0]?.name));
   assert.deepEqual(names, ['f0', 'f1', 'f2', 'f3']);
 });
+
+test('a run killed mid-layer leaves the previous layout; the next run removes what it left', async (t) => {
+  const base = await tempDir(t);
+  const out = path.join(base, 'out');
+  await hello(out);
+  const before = await snapshot(out);
+  const big = path.join(base, 'big');
+  const fh = await fs.open(big, 'w');
+  await fh.truncate(2 * 1024 ** 3);
+  await fh.close();
+  const { spawn } = await import('node:child_process');
+  const script = `
+    const { buildImage } = await import(${JSON.stringify(new URL('../src/index.js', import.meta.url).href)});
+    await buildImage({ layout: ${JSON.stringify(out)}, layers: [{ kind: 'add', src: ${JSON.stringify(big)}, dest: '/big' }], tags: ['hello:latest'] });`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+  // Wait until its staging folder holds a growing temp file, then kill it without warning.
+  const staged = async () => {
+    for (const name of await fs.readdir(out)) {
+      if (!name.startsWith(`.oci-pack-${child.pid}-`)) continue;
+      for (const inner of await fs.readdir(path.join(out, name)).catch(() => [])) {
+        const st = await fs.stat(path.join(out, name, inner)).catch(() => undefined);
+        if (st && st.size > 0) return true;
+      }
+    }
+    return false;
+  };
+  const deadline = Date.now() + 60_000;
+  while (!(await staged())) {
+    assert.ok(Date.now() < deadline, 'the child never started writing');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  child.kill('SIGKILL');
+  await new Promise((r) => child.on('exit', r));
+  const left = (await fs.readdir(out)).filter((n) => n.startsWith('.oci-pack-'));
+  assert.equal(left.length, 1, 'the killed run left its staging folder');
+  const after = await snapshot(out);
+  for (const key of Object.keys(after)) if (key.startsWith('.oci-pack-')) delete after[key];
+  assert.deepEqual(after, before, 'index.json and blobs/ are as they were');
+  await hello(out, { tags: ['hello:again'] });
+  assert.deepEqual((await fs.readdir(out)).filter((n) => n.startsWith('.oci-pack-')), []);
+});

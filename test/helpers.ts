@@ -1,6 +1,6 @@
 // Shared test helpers: temp dirs, running the CLI in-process or as the real executable, snapshots
 // of a directory (to prove a failed command changed nothing), and the consumer tools' presence.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { execFile, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -18,8 +18,10 @@ export const HELLO = path.join(ROOT, 'fixtures', 'hello', 'hello');
 export const HELLO_LINE = 'Hello from oci-pack!';
 export const CI = /^(1|true|yes)$/i.test(process.env.CI ?? '');
 
+/** A fresh directory, removed after the test; lowercase, because podman derives image names from paths. */
 export async function tempDir(t: TestContext | undefined, prefix = 'oci-pack-test-'): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  const dir = path.join(os.tmpdir(), `${prefix}${randomBytes(6).toString('hex')}`);
+  await fs.mkdir(dir, { mode: 0o700 });
   t?.after(() => fs.rm(dir, { recursive: true, force: true }));
   return dir;
 }

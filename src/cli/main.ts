@@ -1,7 +1,7 @@
 // The command line: yargs parses, a command calls the library and prints; errors become one line
 // (user errors) or a stack (bugs), and the exit status is decided here and only here.
 import yargs from 'yargs';
-import { isUserError } from '../errors.js';
+import { isUserError, usageError } from '../errors.js';
 import { layoutCommand } from './layout.js';
 import type { Io } from './io.js';
 import { processIo } from './io.js';
@@ -26,7 +26,11 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .version()
     .wrap(Math.min(110, process.stdout.columns || 100))
     .exitProcess(false)
-    .fail(false);
+    .fail((msg: string | null, err: Error | undefined) => {
+      // Validation problems come as a message; errors thrown by a command come as themselves.
+      if (err) throw err;
+      throw usageError(`${msg ?? 'invalid arguments'} (see oci-pack --help)`);
+    });
   try {
     await parser.parseAsync();
     return status;
@@ -34,10 +38,6 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     if (isUserError(err)) {
       io.stderr(`oci-pack: ${err.message}\n`);
       return err.code === 'EUSAGE' ? EXIT_USAGE : EXIT_USER;
-    }
-    if (err instanceof Error && err.name === 'YError') {
-      io.stderr(`oci-pack: ${err.message}\n(oci-pack --help for usage)\n`);
-      return EXIT_USAGE;
     }
     io.stderr(`oci-pack: internal error (a bug; please report it):\n${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     return EXIT_BUG;

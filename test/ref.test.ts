@@ -53,7 +53,7 @@ describe('checkRefName', () => {
   });
 
   it('refuses characters outside the grammar, naming the character', () => {
-    assertUsage(() => checkRefName('hello world'), /^--tag: "hello world": character " " is not allowed: only letters, digits and - \. _ : @ \+ \/ are$/);
+    assertUsage(() => checkRefName('hello world'), /^--tag: "hello world": character " " is not allowed: only letters, digits and - \. _ : @ \+ \/ may appear$/);
     assertUsage(() => checkRefName('héllo'), /character "é" is not allowed/);
     assertUsage(() => checkRefName('a$b'), /character "\$" is not allowed/);
     assertUsage(() => checkRefName('a\\b'), /character "\\\\" is not allowed/);

@@ -122,8 +122,3 @@ export function ancestors(path: string): string[] {
   for (let i = 1; i < parts.length; i++) out.push(parts.slice(0, i).join('/'));
   return out;
 }
-
-/** A directory entry with the defaults docker gives the parents it creates (root, 0755). */
-export function implicitDirectory(path: string, mtime: number): Entry {
-  return { path, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime, size: 0 };
-}

@@ -29,12 +29,6 @@ export function isUserError(err: unknown): err is UserError {
 }
 
 /** Prefix a UserError with what was being done, keeping its code: "--add ./x:/x: no such file". */
-export function withContext<T>(context: string, fn: () => Promise<T>): Promise<T> {
-  return fn().catch((err: unknown) => {
-    throw prefixError(context, err);
-  });
-}
-
 export function prefixError(context: string, err: unknown): unknown {
   if (err instanceof UserError && !err.message.startsWith(`${context}:`)) {
     const wrapped = new UserError(`${context}: ${err.message}`, err.code);

@@ -1,6 +1,6 @@
 // What the layers below a new layer hold, as far as placing new files needs it: directories (whose
 // metadata a parent keeps) and symlinks (which a destination path follows), with whiteouts applied.
-import { ancestors, baseName, parentOf, resolveWithin, type Entry } from './entries.js';
+import { baseName, parentOf, resolveWithin, type Entry } from './entries.js';
 import { UserError } from './errors.js';
 
 const WHITEOUT_PREFIX = '.wh.';
@@ -82,11 +82,6 @@ export class LowerTree {
       i = -1;
     }
     return parts.join('/');
-  }
-
-  /** Directory entries for the ancestors of `path` (outermost first): the lower layer's, or undefined. */
-  parents(path: string): Array<{ path: string; lower: Entry | undefined }> {
-    return ancestors(path).map((p) => ({ path: p, lower: this.directory(p) }));
   }
 
   private removeBelow(dir: string): void {

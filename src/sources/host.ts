@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises';
 import { createReadStream, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { UserError, fileError } from '../errors.js';
+import { UserError, fileError, prefixError } from '../errors.js';
 import { compareNames, type Entry, type EntryType } from '../entries.js';
 
 /** How many lstat calls run at once while a directory's children are listed. */
@@ -30,7 +30,7 @@ export async function* hostEntries(src: string, dest: string, opts: HostOptions 
   try {
     st = opts.followTopLink === false ? await fs.lstat(src) : await fs.stat(src);
   } catch (err) {
-    throw prefix(where, fileError(src, err));
+    throw prefixError(where, fileError(src, err));
   }
   const top = entryFor(src, dest, st, where, links);
   if (top.type === 'symlink') top.linkname = await readLink(src, where);
@@ -43,7 +43,7 @@ async function* walk(dir: string, dest: string, where: string, links: Map<string
   try {
     names = await fs.readdir(dir, { encoding: 'buffer' });
   } catch (err) {
-    throw prefix(where, fileError(dir, err));
+    throw prefixError(where, fileError(dir, err));
   }
   const children = names
     .map((raw) => {
@@ -59,7 +59,7 @@ async function* walk(dir: string, dest: string, where: string, links: Map<string
     const stats = await Promise.all(
       batch.map((name) =>
         fs.lstat(path.join(dir, name)).catch((err: unknown) => {
-          throw prefix(where, fileError(path.join(dir, name), err));
+          throw prefixError(where, fileError(path.join(dir, name), err));
         }),
       ),
     );
@@ -116,7 +116,7 @@ function openFile(hostPath: string, size: number, where: string): Readable {
     if (!out.push(chunk)) stream.pause();
   });
   stream.on('end', () => out.push(null));
-  stream.on('error', (err) => out.destroy(prefix(where, fileError(hostPath, err)) as Error));
+  stream.on('error', (err) => out.destroy(prefixError(where, fileError(hostPath, err)) as Error));
   out.on('close', () => stream.destroy());
   return out;
 }
@@ -125,7 +125,7 @@ async function readLink(hostPath: string, where: string): Promise<string> {
   try {
     return await fs.readlink(hostPath);
   } catch (err) {
-    throw prefix(where, fileError(hostPath, err));
+    throw prefixError(where, fileError(hostPath, err));
   }
 }
 
@@ -145,11 +145,4 @@ function describe(st: Stats): string {
   if (st.isCharacterDevice()) return 'character device';
   if (st.isBlockDevice()) return 'block device';
   return 'special file';
-}
-
-function prefix(where: string, err: unknown): unknown {
-  if (err instanceof UserError && !err.message.startsWith(`${where}:`)) {
-    return new UserError(`${where}: ${err.message}`, err.code);
-  }
-  return err;
 }

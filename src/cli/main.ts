@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { isUserError } from '../errors.js';
 import { layoutCommand } from './layout.js';
 import { toDockerCommand } from './to-docker.js';
+import { fromDockerCommand } from './from-docker.js';
 import type { Io } from './io.js';
 import { processIo } from './io.js';
 
@@ -20,7 +21,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .usage('$0 <command> [options]\n\nBuild container images into OCI layouts and docker-save archives, with no daemon.')
     .command(layoutCommand(io, argv, (s) => (status = s)))
     .command(toDockerCommand(io, (s) => (status = s), () => process.stdout))
-    .demandCommand(1, 'name a command: layout, to-docker')
+    .command(fromDockerCommand(io, (s) => (status = s), () => process.stdin))
+    .demandCommand(1, 'name a command: layout, to-docker, from-docker')
     .recommendCommands()
     .strict()
     .help()

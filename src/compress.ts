@@ -139,7 +139,7 @@ export async function sniffCompression(input: Readable): Promise<DetectedCompres
 }
 
 /** Read up to n bytes from the start of a stream without losing them (the caller unshifts). */
-export async function peek(input: Readable, n: number): Promise<Buffer> {
+async function peek(input: Readable, n: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let have = 0;
   while (have < n) {

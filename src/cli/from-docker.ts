@@ -4,7 +4,7 @@ import type { CommandModule } from 'yargs';
 import { parseCompression } from '../compress.js';
 import { importDockerArchive } from '../docker/read.js';
 import { usageError } from '../errors.js';
-import type { Io } from './io.js';
+import { archiveArg, type Io } from './io.js';
 
 interface FromDockerArgs {
   archive: string;
@@ -13,7 +13,7 @@ interface FromDockerArgs {
   'compression-level'?: number;
 }
 
-export function fromDockerCommand(io: Io, setStatus: (s: number) => void, stdin: () => NodeJS.ReadableStream): CommandModule<object, FromDockerArgs> {
+export function fromDockerCommand(io: Io, argv: readonly string[], setStatus: (s: number) => void, stdin: () => NodeJS.ReadableStream): CommandModule<object, FromDockerArgs> {
   return {
     command: 'from-docker <archive> <dir>',
     describe: 'import the images of a docker-save archive (<archive> or - for stdin) into the OCI layout at <dir>',
@@ -28,8 +28,9 @@ export function fromDockerCommand(io: Io, setStatus: (s: number) => void, stdin:
     handler: async (args) => {
       const level = args['compression-level'];
       if (level !== undefined && !Number.isInteger(level)) throw usageError(`--compression-level ${level}: expected a whole number`);
-      const fromStdin = args.archive === '-';
-      const result = await importDockerArchive(fromStdin ? (stdin() as never) : args.archive, args.dir, {
+      const archive = archiveArg(args.archive, argv);
+      const fromStdin = archive === '-';
+      const result = await importDockerArchive(fromStdin ? (stdin() as never) : archive, args.dir, {
         compression: parseCompression(args.compression),
         ...(level !== undefined ? { compressionLevel: level } : {}),
         ...(fromStdin ? { where: 'stdin' } : {}),

@@ -4,7 +4,7 @@ import type { CommandModule } from 'yargs';
 import { writeDockerArchive, type DockerArchiveEvent, type DockerArchiveFormat } from '../docker/write.js';
 import { usageError } from '../errors.js';
 import { parsePlatform } from '../platform.js';
-import type { Io } from './io.js';
+import { archiveArg, type Io } from './io.js';
 
 interface ToDockerArgs {
   archive: string;
@@ -16,7 +16,7 @@ interface ToDockerArgs {
   quiet: boolean;
 }
 
-export function toDockerCommand(io: Io, setStatus: (s: number) => void, stdout: () => NodeJS.WritableStream): CommandModule<object, ToDockerArgs> {
+export function toDockerCommand(io: Io, argv: readonly string[], setStatus: (s: number) => void, stdout: () => NodeJS.WritableStream): CommandModule<object, ToDockerArgs> {
   return {
     command: 'to-docker <archive>',
     describe: 'write images of an OCI layout as a docker-save archive (<archive> or - for stdout)',
@@ -33,8 +33,9 @@ export function toDockerCommand(io: Io, setStatus: (s: number) => void, stdout: 
         .example('$0 to-docker - --layout out | docker load', 'straight into docker') as never,
     handler: async (args) => {
       if (args.format !== 'v1' && args.format !== 'oci') throw usageError(`--format ${args.format}: expected v1 or oci`);
-      const toStdout = args.archive === '-';
-      const result = await writeDockerArchive(args.layout, toStdout ? stdout() : args.archive, {
+      const archive = archiveArg(args.archive, argv);
+      const toStdout = archive === '-';
+      const result = await writeDockerArchive(args.layout, toStdout ? stdout() : archive, {
         ...(args.tag ? { tags: args.tag } : {}),
         ...(args.name !== undefined ? { name: args.name } : {}),
         ...(args.platform !== undefined ? { platform: parsePlatform(args.platform) } : {}),

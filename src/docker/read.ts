@@ -5,7 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { compressor as makeCompressor, decompressor, detectCompression, peek, type CompressionName, type Compressor } from '../compress.js';
+import { compressor as makeCompressor, decompressor, detectCompression, type CompressionName, type Compressor } from '../compress.js';
 import { Hasher, type Digest } from '../digest.js';
 import { MediaType, type Descriptor, type LayerDescriptor, type Platform } from '../descriptor.js';
 import { cleanPath, parentOf, resolveWithin } from '../entries.js';
@@ -198,13 +198,12 @@ async function readFile(
     else contents.repositories = bytes;
     return;
   }
-  const head = await peek(data, 64);
-  if (head.length > 0) data.unshift(head);
+  const { head, rest } = await splitHead(data, 64);
   const text = head.toString('latin1').trimStart();
   const isDocument = detectCompression(head) === 'none' && (text.startsWith('{') || text.startsWith('['));
   const file = isDocument
-    ? await spoolDocument(data, entry.name, scratch, contents.files.size)
-    : await stageLayer(data, entry.name, where, store, compressor);
+    ? await spoolDocument(rest, entry.name, scratch, contents.files.size)
+    : await stageLayer(rest, head, entry.name, where, store, compressor);
   const before = contents.files.get(key);
   if (before && before.raw !== file.raw) refuse('appears twice with different content');
   contents.files.set(key, file);
@@ -231,11 +230,43 @@ async function spoolDocument(data: Readable, name: string, scratch: string, n: n
   return { kind: 'document', raw: raw.result().digest, size: raw.result().size, file, name };
 }
 
+/**
+ * The first bytes of a stream (at least n, unless it is shorter) and a stream of all of it, head
+ * included: what a file is decides where its bytes go.
+ */
+async function splitHead(data: Readable, n: number): Promise<{ head: Buffer; rest: Readable }> {
+  const it = data[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const chunks: Buffer[] = [];
+  let have = 0;
+  let ended = false;
+  while (have < n) {
+    const next = await it.next();
+    if (next.done) {
+      ended = true;
+      break;
+    }
+    chunks.push(next.value);
+    have += next.value.length;
+  }
+  const head = Buffer.concat(chunks);
+  async function* all(): AsyncGenerator<Buffer> {
+    try {
+      if (head.length > 0) yield head;
+      while (!ended) {
+        const next = await it.next();
+        if (next.done) ended = true;
+        else yield next.value;
+      }
+    } finally {
+      if (!ended) await it.return?.();
+    }
+  }
+  return { head, rest: Readable.from(all(), { objectMode: false }) };
+}
+
 /** The one pass of a layer: raw digest → decompress → diff_id → compress → staging store. */
-async function stageLayer(data: Readable, name: string, where: string, store: BlobStore, compressor: Compressor): Promise<ArchiveFile> {
+async function stageLayer(data: Readable, head: Buffer, name: string, where: string, store: BlobStore, compressor: Compressor): Promise<ArchiveFile> {
   const raw = new Hasher();
-  const head = await peek(data, 4);
-  if (head.length > 0) data.unshift(head);
   const what = `${where}: entry ${JSON.stringify(name)}`;
   const diff = new Hasher();
   try {
@@ -354,6 +385,7 @@ function checkNamedDigest(name: string, raw: Digest, field: string): void {
 
 /** A layer that looked like JSON as it passed (its first byte is "{"): through the layer pipeline now. */
 async function stageSpooledLayer(file: ArchiveFile & { kind: 'document' }, where: string, store: BlobStore, compressor: Compressor): Promise<LayerDescriptor> {
-  const staged = await stageLayer(createReadStream(file.file), file.name, where, store, compressor);
+  const { head, rest } = await splitHead(createReadStream(file.file), 4);
+  const staged = await stageLayer(rest, head, file.name, where, store, compressor);
   return (staged as ArchiveFile & { kind: 'layer' }).layer;
 }

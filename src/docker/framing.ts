@@ -19,8 +19,9 @@ export class TarFraming extends Writable {
   private state: State = 'header';
   private header = Buffer.alloc(BLOCK);
   private headerFill = 0;
-  /** Bytes of data (with padding) left in the current entry. */
+  /** Bytes of data (with padding) left in the current entry, and how many of them are padding. */
   private remaining = 0;
+  private padding = 0;
   private entries = 0;
   private offset = 0;
   /** The PAX header being collected ('x'), whose size record overrides the next header's size. */
@@ -43,10 +44,13 @@ export class TarFraming extends Writable {
 
   override _final(cb: (err?: Error | null) => void): void {
     if (this.state === 'end') return cb();
+    const umoci = "umoci 0.4.7's `insert` writes layers like this (umoci #436): rebuild the image (e.g. with `umoci repack`) and convert again";
     if (this.state === 'header' && this.headerFill === 0) {
+      return cb(new UserError(`${this.where}: the layer tar ends after ${this.entries} entries without its end-of-archive marker (zero blocks); ${umoci}`, 'ELAYOUT'));
+    }
+    if (this.state === 'data' && this.remaining <= this.padding) {
       return cb(new UserError(
-        `${this.where}: the layer tar ends after ${this.entries} entries without its end-of-archive marker (zero blocks); ` +
-          "umoci 0.4.7's `insert` writes layers like this (umoci #436): rebuild the image (e.g. with `umoci repack`) and convert again",
+        `${this.where}: the layer tar stops right after the data of entry ${this.entries}, with neither the padding to a whole block nor the end-of-archive marker; ${umoci}`,
         'ELAYOUT',
       ));
     }
@@ -105,6 +109,7 @@ export class TarFraming extends Writable {
       this.paxDataLeft = size;
     }
     this.remaining = Math.ceil(size / BLOCK) * BLOCK;
+    this.padding = this.remaining - size;
     if (this.remaining === 0) this.endOfData();
     else this.state = 'data';
   }

@@ -204,10 +204,15 @@ test('a layer tar without its end-of-archive marker (umoci #436) is a clear erro
   const r = await cli('to-docker', path.join(dir, 'cut.tar'), '--layout', layout);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /cut:1: layer 0 .*: the layer tar ends after 2 entries without its end-of-archive marker .*umoci #436/);
-  await handImage(layout, { layers: [whole.subarray(0, 700)], tags: ['short:1'] });
+  await handImage(layout, { layers: [whole.subarray(0, 300)], tags: ['short:1'] });
   const short = await cli('to-docker', path.join(dir, 'short.tar'), '--layout', layout, '--tag', 'short:1');
   assert.equal(short.status, 1);
   assert.match(short.stderr, /short:1: layer 0 .*: the layer tar is truncated: it ends inside entry 1/);
+  // What umoci 0.4.7's insert writes: one header and the file's data, then nothing.
+  await handImage(layout, { layers: [whole.subarray(0, 512 + 1)], tags: ['unpadded:1'] });
+  const unpadded = await cli('to-docker', path.join(dir, 'unpadded.tar'), '--layout', layout, '--tag', 'unpadded:1');
+  assert.equal(unpadded.status, 1);
+  assert.match(unpadded.stderr, /unpadded:1: layer 0 .*: the layer tar stops right after the data of entry 1, with neither the padding .* umoci #436/);
   assert.deepEqual(await fs.readdir(dir), ['out']);
 });
 

@@ -212,7 +212,7 @@ test('a layer tar without its end-of-archive marker (umoci #436) is a clear erro
   await handImage(layout, { layers: [whole.subarray(0, 512 + 1)], tags: ['unpadded:1'] });
   const unpadded = await cli('to-docker', path.join(dir, 'unpadded.tar'), '--layout', layout, '--tag', 'unpadded:1');
   assert.equal(unpadded.status, 1);
-  assert.match(unpadded.stderr, /unpadded:1: layer 0 .*: the layer tar stops right after the data of entry 1, with neither the padding .* umoci #436/);
+  assert.match(unpadded.stderr, /unpadded:1: layer 0 .*: the layer tar stops right after the data of entry 1, with neither the padding .*umoci #436/);
   assert.deepEqual(await fs.readdir(dir), ['out']);
 });
 

@@ -37,5 +37,3 @@ export { importDockerArchive, MAX_MANIFEST_JSON_BYTES } from './docker/read.js';
 export type { ImportOptions, ImportResult, ImportedImage } from './docker/read.js';
 export { legacyLayers, chainIds } from './docker/legacy.js';
 export type { LegacyLayer } from './docker/legacy.js';
-export { parseDockerRef, withDefaultTag, familiarName, fullName } from './ref.js';
-export type { DockerRef } from './ref.js';

@@ -51,18 +51,24 @@ export async function selectImages(layout: Layout, opts: SelectOptions): Promise
   const warn = opts.warn ?? (() => undefined);
   const named = index.manifests.filter((d) => refNameOf(d) !== undefined);
   const wanted = opts.tags && opts.tags.length > 0 ? byTags(named, opts.tags, layout.root) : byRefNames(named, opts.name, warn);
-  if (wanted.length === 0) {
-    throw new UserError(`${layout.root}: no image with a ref name in index.json to export (name one with --tag)`, 'ENOTFOUND');
-  }
+  const none = () => new UserError(`${layout.root}: no image with a ref name in index.json to export (name one with --tag)`, 'ENOTFOUND');
+  if (wanted.length === 0) throw none();
   const images = new Map<Digest, SelectedImage>();
   const owner = new Map<string, string>();
+  const explicit = Boolean(opts.tags && opts.tags.length > 0);
   for (const w of wanted) {
-    const manifest = await resolve(layout, w.entries, opts.platform, w.label);
-    let image = images.get(manifest.digest);
-    if (!image) {
-      image = await readImage(layout, manifest, w.label);
-      images.set(manifest.digest, image);
+    let manifest: Descriptor;
+    let image: SelectedImage | undefined;
+    try {
+      manifest = await resolve(layout, w.entries, opts.platform, w.label);
+      image = images.get(manifest.digest) ?? (await readImage(layout, manifest, w.label));
+    } catch (err) {
+      // An artifact beside the images (a signature, an SBOM) is left out unless it was asked for.
+      if (explicit || !(err instanceof UserError) || err.code !== 'EUNSUPPORTED') throw err;
+      warn(`${err.message}; left out`);
+      continue;
     }
+    images.set(manifest.digest, image);
     if (!w.name) continue;
     const full = fullName(w.name);
     const before = owner.get(full);
@@ -72,6 +78,7 @@ export async function selectImages(layout: Layout, opts: SelectOptions): Promise
     owner.set(full, manifest.digest);
     if (!image.names.some((n) => fullName(n) === full)) image.names.push(w.name);
   }
+  if (images.size === 0) throw none();
   return [...images.values()];
 }
 

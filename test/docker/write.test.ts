@@ -228,3 +228,22 @@ test('usage: a bad --format, a missing layout, a layout with nothing named', asy
   assert.equal(none.status, 1);
   assert.match(none.stderr, /no image with a ref name in index.json to export/);
 });
+
+test('an artifact beside the images is left out with a warning, and refused when asked for', async (t) => {
+  const dir = await tempDir(t);
+  const layout = path.join(dir, 'out');
+  await helloLayout(layout);
+  const { Layout, MediaType, canonicalJson } = await import('../../src/index.js');
+  const opened = await Layout.open(layout);
+  const config = await opened.store.putBytes(Buffer.from('{}'), { mediaType: 'application/vnd.example.sbom.v1+json' });
+  const manifest = { schemaVersion: 2, mediaType: MediaType.manifest, artifactType: 'application/vnd.example.sbom.v1+json', config, layers: [] };
+  const desc = await opened.store.putBytes(canonicalJson(manifest), { mediaType: MediaType.manifest });
+  await opened.addImage(desc, ['sbom:1']);
+  const r = await cli('to-docker', path.join(dir, 'x.tar'), '--layout', layout);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /warning: sbom:1: manifest sha256:[0-9a-f]{64}: config media type application\/vnd.example.sbom.v1\+json is not an image config .*; left out/);
+  assert.deepEqual((json(await archiveEntries(path.join(dir, 'x.tar')), 'manifest.json') as Array<{ RepoTags: string[] }>).map((m) => m.RepoTags), [['hello:latest']]);
+  const asked = await cli('to-docker', path.join(dir, 'y.tar'), '--layout', layout, '--tag', 'sbom:1');
+  assert.equal(asked.status, 1);
+  assert.match(asked.stderr, /is not an image config/);
+});

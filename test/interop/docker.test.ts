@@ -144,7 +144,10 @@ test('--format oci: docker 20.10 loads and runs it, skopeo and podman read it as
     // containerd's importer (what docker 29's image store runs) under each full docker name.
     const ns = `${NAME}-${format}`;
     const ctr = ['--address', CONTAINERD, '-n', ns];
-    t.after(() => run('ctr', [...ctr, 'images', 'rm', `docker.io/library/${tag}`, other]).catch(() => undefined));
+    t.after(async () => {
+      await run('ctr', [...ctr, 'images', 'rm', '--sync', `docker.io/library/${tag}`, other]).catch(() => undefined);
+      await run('ctr', ['--address', CONTAINERD, 'namespaces', 'rm', ns]).catch(() => undefined);
+    });
     await run('ctr', [...ctr, 'images', 'import', '--all-platforms', archive]);
     const names = (await run('ctr', [...ctr, 'images', 'ls', '-q'])).split('\n').filter(Boolean).sort();
     assert.deepEqual(names, [`docker.io/library/${tag}`, other].sort(), format);

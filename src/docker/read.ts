@@ -80,11 +80,17 @@ export async function importDockerArchive(input: string | Readable, layout: stri
   const compressor = makeCompressor(opts.compression ?? 'gzip', opts.compressionLevel);
   const source = typeof input === 'string' ? await openArchive(input) : input;
   const createdDir = typeof layout === 'string' && !(await exists(layout));
-  const target = typeof layout === 'string' ? await Layout.openOrCreate(layout) : layout;
+  let target: Layout;
+  try {
+    target = typeof layout === 'string' ? await Layout.openOrCreate(layout) : layout;
+  } catch (err) {
+    source.destroy();
+    throw err;
+  }
   const store = await target.store.stage();
   const scratch = tempPath(target.root);
-  await fs.mkdir(scratch);
   try {
+    await fs.mkdir(scratch);
     const contents = await readArchive(source, where, store, scratch, compressor);
     const images = await assemble(contents, where, store, compressor);
     const keep = new Set<Digest>(images.flatMap((i) => [i.manifest.digest, i.config.digest, ...i.layers.map((l) => l.digest)]));

@@ -179,3 +179,16 @@ test('an archive file that is missing or a directory', async (t) => {
   assert.match(isDir.stderr, /is a directory, not an archive/);
   await assert.rejects(fs.stat(path.join(dir, 'out')));
 });
+
+test('a layer whose bytes start like JSON is still read as a layer when manifest.json says so', async (t) => {
+  const dir = await tempDir(t);
+  const layer = await layerTar({ '{looks-like-json}': 'x' });
+  assert.equal(layer[0], 0x7b);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
+  const cfgName = `${sha256(config).slice(7)}.json`;
+  const archive = await rawTar([{ name: 'l/layer.tar', data: layer }, { name: cfgName, data: config }, { name: 'manifest.json', data: JSON.stringify([{ Config: cfgName, RepoTags: ['j:1'], Layers: ['l/layer.tar'] }]) }]);
+  const back = path.join(dir, 'back');
+  const result = await importDockerArchive(Readable.from([archive]), back, { compression: 'none' });
+  assert.equal(result.images[0]?.layers[0]?.digest, sha256(layer));
+  assert.deepEqual(await fs.readFile(blobFile(back, sha256(layer))), layer);
+});

@@ -215,12 +215,14 @@ export class BlobStore {
 
   /**
    * Move every staged blob into blobs/sha256 (in the order they were written: children before
-   * the documents that name them) and remove the staging folder.
+   * the documents that name them) and remove the staging folder. With `only`, the staged blobs
+   * not in it are dropped instead (an import that staged more than its images use).
    */
-  async publish(): Promise<void> {
+  async publish(only?: ReadonlySet<Digest>): Promise<void> {
     if (!this.staging) return;
     await fs.mkdir(this.dir, { recursive: true });
     for (const digest of this.staged) {
+      if (only && !only.has(digest)) continue;
       const from = path.join(this.staging, digestHex(digest));
       const st = await fs.stat(this.blobPath(digest)).catch(() => undefined);
       if (st?.isFile() && st.size === (await fs.stat(from)).size) continue;

@@ -1,5 +1,7 @@
 // Where the CLI writes: stdout for results, stderr for warnings and progress (progress only on a
 // terminal). Passed in, so tests run the CLI in-process and read what it printed.
+import { usageError } from '../errors.js';
+
 export interface Io {
   stdout(text: string): void;
   stderr(text: string): void;
@@ -25,4 +27,14 @@ export function humanSize(bytes: number): string {
     u++;
   }
   return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+/**
+ * An archive argument, where "-" means stdin or stdout. yargs-parser hands a lone "-" to a string
+ * positional as "", so the raw arguments say which it was.
+ */
+export function archiveArg(value: string, argv: readonly string[]): string {
+  if (value === '' && argv.includes('-')) return '-';
+  if (value === '') throw usageError('the archive path is empty (say - for stdin or stdout)');
+  return value;
 }

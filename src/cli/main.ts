@@ -3,6 +3,8 @@
 import yargs from 'yargs';
 import { isUserError, usageError } from '../errors.js';
 import { layoutCommand } from './layout.js';
+import { toDockerCommand } from './to-docker.js';
+import { fromDockerCommand } from './from-docker.js';
 import type { Io } from './io.js';
 import { processIo } from './io.js';
 
@@ -18,7 +20,9 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .scriptName('oci-pack')
     .usage('$0 <command> [options]\n\nBuild container images into OCI layouts and docker-save archives, with no daemon.')
     .command(layoutCommand(io, argv, (s) => (status = s)))
-    .demandCommand(1, 'name a command: layout')
+    .command(toDockerCommand(io, argv, (s) => (status = s), () => process.stdout))
+    .command(fromDockerCommand(io, argv, (s) => (status = s), () => process.stdin))
+    .demandCommand(1, 'name a command: layout, to-docker, from-docker')
     .recommendCommands()
     .strict()
     .help()

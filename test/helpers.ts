@@ -138,19 +138,28 @@ export interface ListedEntry {
   mtime: number;
   size: number;
   linkname: string;
+  /** The raw typeflag character ('0', '5', '2', ...). */
+  typeflag: string;
+  devmajor: number;
+  devminor: number;
+  /** SCHILY.xattr.* records by attribute name, values as hex of their raw bytes. */
+  xattrs: Record<string, string>;
   sha256?: string;
   pax: Record<string, string>;
 }
 
 const LIST_TAR = `
-import hashlib, json, sys, tarfile
+import hashlib, json, math, sys, tarfile
 out = []
 with tarfile.open(sys.argv[1], 'r:*') as tf:
     for m in tf:
         t = 'file' if m.isreg() else 'dir' if m.isdir() else 'symlink' if m.issym() else 'link' if m.islnk() \\
             else 'char' if m.ischr() else 'block' if m.isblk() else 'fifo' if m.isfifo() else 'other'
         e = dict(name=m.name, type=t, mode=m.mode, uid=m.uid, gid=m.gid, uname=m.uname, gname=m.gname,
-                 mtime=int(m.mtime), size=m.size, linkname=m.linkname,
+                 mtime=math.floor(m.mtime), size=m.size, linkname=m.linkname,
+                 typeflag=m.type.decode('latin1'), devmajor=m.devmajor, devminor=m.devminor,
+                 xattrs={k[13:]: v.encode('utf-8', 'surrogateescape').hex()
+                         for k, v in m.pax_headers.items() if k.startswith('SCHILY.xattr.')},
                  pax={k: v for k, v in m.pax_headers.items()})
         if m.isreg():
             h = hashlib.sha256()

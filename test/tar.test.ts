@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Entry } from '../src/entries.js';
 import { UserError } from '../src/errors.js';
 import { readTar, tarStream, type TarEntry } from '../src/tar.js';
-import { execFileP, tempDir } from './helpers.js';
+import { execFileP, listTar, tempDir, type ListedEntry } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -44,43 +44,11 @@ async function writeTar(t: TestContext, entries: Entry[]): Promise<{ file: strin
   return { file, bytes };
 }
 
-interface PyMember {
-  name: string;
-  type: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  uname: string;
-  gname: string;
-  mtime: number;
-  size: number;
-  linkname: string;
-  devmajor: number;
-  devminor: number;
-  xattrs: Record<string, string>;
-  sha256?: string;
-}
-
-/** Python's tarfile listing of an archive: the reference reader the output must satisfy. */
-const PY_LIST = `
-import tarfile, sys, json, hashlib, math
-out = []
-with tarfile.open(sys.argv[1]) as tf:
-    for m in tf:
-        d = dict(name=m.name, type=m.type.decode('latin1'), mode=m.mode, uid=m.uid, gid=m.gid,
-                 uname=m.uname, gname=m.gname, mtime=math.floor(m.mtime), size=m.size,
-                 linkname=m.linkname, devmajor=m.devmajor, devminor=m.devminor,
-                 xattrs={k[13:]: v.encode('utf-8', 'surrogateescape').hex()
-                         for k, v in m.pax_headers.items() if k.startswith('SCHILY.xattr.')})
-        if m.isreg():
-            d['sha256'] = hashlib.sha256(tf.extractfile(m).read()).hexdigest()
-        out.append(d)
-print(json.dumps(out))
-`;
+/** Python's tarfile listing of an archive (test/helpers.ts): the reference reader the output must satisfy. */
+type PyMember = Omit<ListedEntry, 'type' | 'typeflag' | 'pax'> & { type: string };
 
 async function pyList(file: string): Promise<PyMember[]> {
-  const { stdout } = await execFileP('python3', ['-c', PY_LIST, file], { maxBuffer: 64 << 20 });
-  return JSON.parse(stdout) as PyMember[];
+  return (await listTar(file)).map(({ typeflag, type: _kind, pax: _pax, ...e }) => ({ ...e, type: typeflag }));
 }
 
 async function python(script: string, ...args: string[]): Promise<string> {

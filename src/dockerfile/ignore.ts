@@ -96,7 +96,7 @@ function compile(pattern: string, where: string): RegExp {
       }
     } else if (ch === '?') {
       re += '[^/]';
-    } else if ('.+(){}$|^'.includes(ch)) {
+    } else if ('.+(){}$|'.includes(ch)) {
       re += `\\${ch}`;
     } else if (ch === '\\') {
       const next = chars[i + 1];

@@ -176,7 +176,7 @@ interface StageState {
   changed: boolean;
 }
 
-/** A built stage (or a staged base image) as something to build on or copy from. */
+/** A built stage, or a base image staged by digest: something to build on or copy from. */
 type StageImage = LocalImage;
 
 class Session {

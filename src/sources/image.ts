@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decompressor, sniffCompression } from '../compress.js';
 import type { LayerDescriptor } from '../descriptor.js';
-import { baseName, cleanPath, compareNames, parentOf, resolveWithin, type Entry } from '../entries.js';
+import { baseName, cleanPath, compareNames, parentOf, type Entry } from '../entries.js';
 import { UserError } from '../errors.js';
 import { LayerChanges, LowerTree } from '../lower.js';
 import { readTar, type TarEntry } from '../tar.js';
@@ -278,6 +278,7 @@ function rootEntry(): Entry {
 /**
  * The tar entries of one layer: its verified bytes, decompressed (the compression read from the
  * bytes), paths cleaned. An absolute name is taken as relative to the root; ".." is refused.
+ * Symlink targets are kept as they are: resolve() follows them inside the root, as a container does.
  */
 export async function* layerEntries(image: ImageLayers, layer: LayerDescriptor, index: number): AsyncGenerator<TarEntry> {
   const where = `${image.where}: layer ${index + 1} (${layer.digest})`;
@@ -296,9 +297,6 @@ export async function* layerEntries(image: ImageLayers, layer: LayerDescriptor, 
         const target = cleanPath(e.linkname ?? '');
         if (target === undefined || target === '') throw new UserError(`${where}: hard link ${JSON.stringify(e.name)} has the target ${JSON.stringify(e.linkname)}`, 'EINPUT');
         e.linkname = target;
-      }
-      if (e.type === 'symlink' && resolveWithin(parentOf(cleaned), e.linkname ?? '').escapes) {
-        // Kept as it is: a container resolves it inside its root, and so does resolve().
       }
       yield e;
     }

@@ -516,7 +516,7 @@ class Session {
       placements: async (epoch, preserveMtime, below) => {
         // Without --chown, COPY --from keeps the owners the files have in the image (docker's
         // preserveOwnership); files from the context become root's.
-        const owner = chown !== undefined ? await this.owner(chown, below, `${name} --chown=${chown}`) : from ? undefined : { uid: 0, gid: 0 };
+        const owner = chown !== undefined ? await this.owner(chown, below, `--chown=${chown}`) : from ? undefined : { uid: 0, gid: 0 };
         const hostRules: Normalisation = {
           ...(owner ? { owner } : {}),
           ...(chmod !== undefined ? { mode: chmod } : {}),

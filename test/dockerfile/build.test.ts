@@ -216,8 +216,8 @@ test('COPY --chown with names looks them up in the image\'s /etc/passwd and /etc
   await buildImage({ layout, layers: [{ kind: 'add', src: etc, dest: '/etc' }], tags: ['accounts:1'], platform: AMD64 });
   const r = await build(t, 'FROM accounts:1\nCOPY --chown=app f /f1\nCOPY --chown=app:staff f /f2\nCOPY --chown=app:7 f /f3\n', { f: '' }, { layout });
   assert.deepEqual(await Promise.all(r.image.layers.slice(1).map((l) => layer(l))), [['f1 file 644 1234:4321'], ['f2 file 644 1234:50'], ['f3 file 644 1234:7']]);
-  await rejects(build(t, 'FROM accounts:1\nCOPY --chown=nobody f /f\n', { f: '' }, { layout }), 'Dockerfile:2: COPY f: COPY --chown=nobody: no user "nobody" in the image\'s /etc/passwd');
-  await rejects(build(t, 'FROM scratch\nCOPY --chown=app f /f\n', { f: '' }), 'Dockerfile:2: COPY f: COPY --chown=app: the image has no /etc/passwd to look the user "app" up in');
+  await rejects(build(t, 'FROM accounts:1\nCOPY --chown=nobody f /f\n', { f: '' }, { layout }), 'Dockerfile:2: COPY f: --chown=nobody: no user "nobody" in the image\'s /etc/passwd');
+  await rejects(build(t, 'FROM scratch\nCOPY --chown=app f /f\n', { f: '' }), 'Dockerfile:2: COPY f: --chown=app: the image has no /etc/passwd to look the user "app" up in');
 });
 
 test('.dockerignore: ignored paths are not in the context, exceptions are; symlinks stay inside the context', async (t) => {

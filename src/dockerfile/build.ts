@@ -658,7 +658,8 @@ type CopyItem =
 
 /** COPY --from sources: a path (or pattern) in the image's filesystem, its data spooled when placed. */
 function imageItems(from: { image: StageImage; fs: ImageFilesystem; name: string }, written: string, spoolDir: () => string): CopyItem[] {
-  const cleaned = cleanPath(written.replace(/^\/+/, '')) ?? '';
+  // Inside the image's root, as docker resolves it: ".." stops at "/".
+  const cleaned = path.posix.normalize(`/${written}`).slice(1).replace(/\/+$/, '');
   let paths: string[];
   if (hasWildcards(written)) {
     const re = goPattern(cleaned);

@@ -200,10 +200,12 @@ test('stages: COPY --from by name and number keeps owners without --chown; only 
     'FROM scratch',
     'COPY --from=build /out /a',
     'COPY --from=0 --chown=1:2 /out/x /b/',
+    'COPY --from=build ../../out/x /c',
   ].join('\n');
   const { image, layout, result } = await build(t, df, { 'd/x': 'x', big: 'unused by the final image' });
   assert.deepEqual(await layer(image.layers[0]!), ['a dir 755 0:0', 'a/x file 644 7:7']);
   assert.deepEqual(await layer(image.layers[1]!), ['b dir 755 1:2', 'b/x file 644 1:2']);
+  assert.deepEqual(await layer(image.layers[2]!), ['c file 644 7:7'], '".." stops at the image\'s root');
   const blobs = (await fs.readdir(path.join(layout, 'blobs', 'sha256'))).sort();
   const wanted = [result.manifest.digest, result.config.digest, ...result.layers.map((l) => l.digest)].map((d) => d.slice(7)).sort();
   assert.deepEqual(blobs, wanted, 'the build stage\'s config, manifest and unused layer are not published');
@@ -349,6 +351,9 @@ test('bad Dockerfiles: Dockerfile:LINE: and why, exit 1, the layout unchanged', 
     assert.match(r.stderr.trimEnd().replace(/^oci-pack: \S*\/Dockerfile:/, 'oci-pack: Dockerfile:'), message);
     assert.equal(r.stderr.split('\n').length, 2, 'one line');
     assert.deepEqual(await snapshot(layout), before, dockerfile);
+    const fresh = path.join(path.dirname(layout), 'fresh');
+    assert.equal((await cli('layout', fresh, '--context', ctx)).status, 1);
+    await assert.rejects(fs.stat(fresh), { code: 'ENOENT' }, `a layout the failed build created is removed (${dockerfile})`);
   }
 });
 

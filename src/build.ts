@@ -15,6 +15,7 @@ import {
   type ConfigChanges,
   type HistoryEntry,
   type ImageConfig,
+  type RuntimeConfig,
 } from './image.js';
 import { canonicalJson } from './json.js';
 import { writeLayer } from './layer.js';
@@ -51,14 +52,28 @@ export interface TarballSource {
   createdBy?: string;
 }
 
+/** The image below a placed layer: what its placements may look at before they are made. */
+export interface ImageBelow {
+  /** Directories and symlinks of the image so far (base and the earlier new layers). */
+  tree: LowerTree;
+  /** The base's layers and the new layers written before this one, in order. */
+  layers: LayerDescriptor[];
+  /** Where those layers can be read (the staged view of the layout's store). */
+  store: BlobStore;
+}
+
 /**
- * Entries placed by the caller (the Dockerfile front end's COPY and ADD): each placement's
- * destination follows the lower layers' symlinks and gets its parents, as an `--add` does.
+ * Entries placed by the caller (the Dockerfile front end's COPY, ADD and WORKDIR): each
+ * placement's destination follows the lower layers' symlinks and gets its parents, as an `--add`
+ * does. `placements` returns null when the step changes nothing (WORKDIR of a directory that is
+ * already there): then no layer is written and the step's history entry becomes an empty_layer one.
  */
 export interface PlacedSource {
   kind: 'placed';
-  placements: (epoch: number, preserveMtime: boolean) => Placement[] | Promise<Placement[]>;
+  placements: (epoch: number, preserveMtime: boolean, below: ImageBelow) => Placement[] | null | Promise<Placement[] | null>;
   createdBy: string;
+  /** How errors name the step ("Dockerfile:7"); `createdBy` by default. */
+  where?: string;
 }
 
 export type LayerSource = AddSource | TarballSource | PlacedSource;
@@ -80,9 +95,25 @@ export type BuildEvent =
 export interface BuildOptions {
   /** The layout to write into: a path (created when missing or empty) or an open Layout. */
   layout: string | Layout;
+  /**
+   * A staged view of `layout`'s store (`layout.store.stage()`) that several builds of one run
+   * share (a Dockerfile's stages, base layers copied from elsewhere). buildImage writes into it
+   * and, on failure, leaves it for the caller to discard; a recorded build publishes it.
+   */
+  staging?: BlobStore;
+  /**
+   * false: an intermediate image (a Dockerfile stage other than the target). Its blobs stay in
+   * `staging` and nothing is published or added to index.json. Default true: the blobs the image
+   * references are published (other staged blobs are dropped) and the image is recorded.
+   */
+  record?: boolean;
   base?: BaseImage;
   layers?: LayerSource[];
+  /** The runtime config to start from instead of the base's (the Dockerfile computes its own). */
+  runtime?: RuntimeConfig;
   config?: ConfigChanges;
+  /** The config's `author` (MAINTAINER); '' removes the base's. Default: the base's. */
+  author?: string;
   /** The history of the new steps; by default one entry per layer from its `createdBy`. */
   history?: HistoryEntry[];
   /** Default: the base image's platform, else this host's (in OCI names). */
@@ -104,6 +135,8 @@ export interface BuildOptions {
 export interface BuildResult {
   manifest: Descriptor;
   config: Descriptor;
+  /** The config document itself. */
+  image: ImageConfig;
   layers: LayerDescriptor[];
   tags: string[];
   platform: Platform;
@@ -127,18 +160,17 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const compressor = makeCompressor(opts.compression ?? 'gzip', opts.compressionLevel);
   const epoch = opts.sourceDateEpoch ?? sourceDateEpoch() ?? 0;
   const platform = opts.platform ?? (opts.base ? configPlatform(opts.base.config) : hostPlatform());
-  const runtime = applyConfigChanges(opts.base?.config.config ?? {}, opts.config ?? {});
+  const runtime = applyConfigChanges(opts.runtime ?? opts.base?.config.config ?? {}, opts.config ?? {});
+  const record = opts.record ?? true;
+  if (opts.staging && typeof opts.layout === 'string') throw new Error('buildImage: a shared staging store needs the open Layout it belongs to');
 
   const createdDir = typeof opts.layout === 'string' && !(await exists(opts.layout));
   const layout = typeof opts.layout === 'string' ? await Layout.openOrCreate(opts.layout) : opts.layout;
-  const store = await layout.store.stage();
+  const store = opts.staging ?? (await layout.store.stage());
   try {
-    const newLayers = await writeLayers(store, layers, opts, compressor, epoch, emit);
-    const history: HistoryEntry[] = opts.history ?? layers.map((l) => ({ created: isoTime(epoch), created_by: createdByOf(l) }));
-    const nonEmpty = history.filter((h) => !h.empty_layer).length;
-    if (nonEmpty !== newLayers.length) {
-      throw new Error(`history has ${nonEmpty} non-empty entries for ${newLayers.length} new layers`);
-    }
+    const written = await writeLayers(store, layers, opts, compressor, epoch, emit);
+    const history = stepHistory(opts.history ?? layers.map((l) => ({ created: isoTime(epoch), created_by: createdByOf(l) })), written);
+    const newLayers = written.filter((l): l is LayerDescriptor => l !== undefined);
     const allLayers = [...(opts.base?.layers ?? []), ...newLayers];
     const config = createConfig({
       ...(opts.base ? { base: opts.base.config } : {}),
@@ -148,21 +180,45 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
       layers: allLayers,
       history: [...(opts.base?.config.history ?? []), ...history],
     });
+    if (opts.author !== undefined) {
+      if (opts.author === '') delete config.author;
+      else config.author = opts.author;
+    }
     assertValid('image-config', config, 'image config');
     const configDesc = await store.putBytes(canonicalJson(config), { mediaType: MediaType.config });
     const manifest = createManifest(configDesc, allLayers, opts.annotations);
     assertValid('image-manifest', manifest, 'image manifest');
     const manifestBytes = canonicalJson(manifest);
     const manifestDesc = await store.putBytes(manifestBytes, { mediaType: MediaType.manifest });
-    const indexDesc: Descriptor = { ...manifestDesc, platform };
-    await store.publish();
-    await layout.addImage(indexDesc, tags);
-    return { manifest: manifestDesc, config: configDesc, layers: allLayers, tags, platform, layout: layout.root };
+    if (record) {
+      const indexDesc: Descriptor = { ...manifestDesc, platform };
+      await store.publish(new Set([...allLayers.map((l) => l.digest), configDesc.digest, manifestDesc.digest]));
+      await layout.addImage(indexDesc, tags);
+    }
+    return { manifest: manifestDesc, config: configDesc, image: config, layers: allLayers, tags: record ? tags : [], platform, layout: layout.root };
   } catch (err) {
-    await store.discard();
-    if (typeof opts.layout === 'string') await layout.discardIfNew(createdDir);
+    if (!opts.staging) {
+      await store.discard();
+      if (typeof opts.layout === 'string') await layout.discardIfNew(createdDir);
+    }
     throw err;
   }
+}
+
+/**
+ * The history of the new steps, with the entry of each layer that turned out to change nothing
+ * marked empty_layer: the k-th non-empty entry belongs to the k-th layer source.
+ */
+function stepHistory(given: HistoryEntry[], written: Array<LayerDescriptor | undefined>): HistoryEntry[] {
+  const history = given.map((h) => ({ ...h }));
+  let k = 0;
+  for (const h of history) {
+    if (h.empty_layer) continue;
+    if (k < written.length && written[k] === undefined) h.empty_layer = true;
+    k++;
+  }
+  if (k !== written.length) throw new Error(`history has ${k} non-empty entries for ${written.length} new layers`);
+  return history;
 }
 
 async function writeLayers(
@@ -172,11 +228,12 @@ async function writeLayers(
   compressor: ReturnType<typeof makeCompressor>,
   epoch: number,
   emit: (e: BuildEvent) => void,
-): Promise<LayerDescriptor[]> {
+): Promise<Array<LayerDescriptor | undefined>> {
   const abort = new AbortController();
   const slots = new Semaphore(Math.max(1, opts.concurrency ?? 2));
   const changes = sources.map(() => new LayerChanges());
-  const written: Array<Promise<LayerDescriptor>> = [];
+  // undefined: a placed source that changed nothing, so wrote no layer.
+  const written: Array<Promise<LayerDescriptor | undefined>> = [];
   // The tree below layer i, built on demand (only --add and placed layers need one), applying
   // each lower layer's changes in order once that layer is written.
   const trees = new Map<number, Promise<LowerTree>>();
@@ -195,14 +252,29 @@ async function writeLayers(
     }
     return t;
   };
+  const imageBelow = async (i: number): Promise<ImageBelow> => {
+    const tree = await treeBelow(i);
+    const earlier = await Promise.all(written.slice(0, i));
+    const layers = [...(opts.base?.layers ?? []), ...earlier.filter((l): l is LayerDescriptor => l !== undefined)];
+    return { tree, layers, store };
+  };
   sources.forEach((source, i) => {
     const recordChanges = sources.slice(i + 1).some((s) => s.kind !== 'tarball');
     written.push(
       slots.run(async () => {
         abort.signal.throwIfAborted();
         emit({ type: 'layer-start', index: i, total: sources.length, createdBy: createdByOf(source) });
-        const entries = guarded(sourceEntries(source, () => treeBelow(i), opts, epoch), recordChanges ? changes[i] : undefined, abort.signal);
         try {
+          let produced: AsyncIterable<Entry>;
+          if (source.kind === 'placed') {
+            const below = await imageBelow(i);
+            const placements = await source.placements(epoch, opts.preserveMtime ?? false, below);
+            if (placements === null) return undefined;
+            produced = placeEntries(placements, below.tree);
+          } else {
+            produced = sourceEntries(source, () => treeBelow(i), opts, epoch);
+          }
+          const entries = guarded(produced, recordChanges ? changes[i] : undefined, abort.signal);
           const desc = await writeLayer(store, entries, {
             compressor,
             onProgress: (bytes) => emit({ type: 'layer-progress', index: i, bytes }),
@@ -221,7 +293,7 @@ async function writeLayers(
   for (const s of settled) {
     if (s.status === 'rejected' && !(s.reason instanceof StoppedByOtherLayer)) throw s.reason;
   }
-  return settled.map((s) => (s as PromiseFulfilledResult<LayerDescriptor>).value);
+  return settled.map((s) => (s as PromiseFulfilledResult<LayerDescriptor | undefined>).value);
 }
 
 /** The reason the other layers stop when one fails: not itself an error to report. */
@@ -232,7 +304,7 @@ class StoppedByOtherLayer extends Error {
 }
 
 async function* sourceEntries(
-  source: LayerSource,
+  source: AddSource | TarballSource,
   below: () => Promise<LowerTree>,
   opts: BuildOptions,
   epoch: number,
@@ -260,11 +332,6 @@ async function* sourceEntries(
         entries: (d) => hostEntries(source.src, d, { where: describeSource(source) }),
       };
       yield* placeEntries([placement], await below());
-      return;
-    }
-    case 'placed': {
-      const placements = await source.placements(epoch, opts.preserveMtime ?? false);
-      yield* placeEntries(placements, await below());
       return;
     }
   }
@@ -308,7 +375,7 @@ function describeSource(source: LayerSource): string {
     case 'tarball':
       return `--layer ${source.path}`;
     case 'placed':
-      return source.createdBy;
+      return source.where ?? source.createdBy;
   }
 }
 

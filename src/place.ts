@@ -19,6 +19,7 @@ export interface Placement {
  * One layer's entries for several sources: before each source, the parents of its destination
  * that this layer has not written yet (a lower layer's directory as it was, or a new 0755 root
  * directory); where the destination is a directory below, it keeps that directory's metadata.
+ * A source placed at the root contributes what is below it, never the root entry itself.
  */
 export async function* placeEntries(placements: readonly Placement[], lower: LowerTree): AsyncGenerator<Entry> {
   const written = new Set<string>();
@@ -35,6 +36,9 @@ export async function* placeEntries(placements: readonly Placement[], lower: Low
       const path = entry.path;
       const below = first && entry.type === 'directory' ? lower.directory(path) : undefined;
       first = false;
+      // A layer never holds the root itself, as docker's never do: extracting one would give the
+      // image's "/" the mode of whatever directory was placed there.
+      if (path === '') continue;
       if (below) {
         // Adding a tree onto an existing directory changes its contents, not the directory itself.
         if (!written.has(path)) yield { ...below };

@@ -214,15 +214,15 @@ export class BlobStore {
   }
 
   /**
-   * Move every staged blob into blobs/sha256 (in the order they were written: children before
-   * the documents that name them) and remove the staging folder. With `only`, the staged blobs
-   * not in it are dropped instead (an import that staged more than its images use).
+   * Move the staged blobs into blobs/sha256 (in the order they were written: children before
+   * the documents that name them) and remove the staging folder. With `keep`, only those blobs
+   * move and the rest go with the folder (what several builds staged but the image does not use).
    */
-  async publish(only?: ReadonlySet<Digest>): Promise<void> {
+  async publish(keep?: ReadonlySet<Digest>): Promise<void> {
     if (!this.staging) return;
     await fs.mkdir(this.dir, { recursive: true });
     for (const digest of this.staged) {
-      if (only && !only.has(digest)) continue;
+      if (keep && !keep.has(digest)) continue;
       const from = path.join(this.staging, digestHex(digest));
       const st = await fs.stat(this.blobPath(digest)).catch(() => undefined);
       if (st?.isFile() && st.size === (await fs.stat(from)).size) continue;

@@ -3,8 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { buildImage, Layout, MediaType, UserError, type BuildEvent } from '../src/index.js';
+import { buildImage, Layout, MediaType, UserError, type BuildEvent, type ImageBelow } from '../src/index.js';
 import { HELLO, blobFile, listTar, readImage, readJson, run, snapshot, tempDir } from './helpers.js';
+import { LowerTree } from '../src/lower.js';
 
 const AMD64 = { os: 'linux', architecture: 'amd64' };
 
@@ -243,4 +244,53 @@ test('a run killed mid-layer leaves the previous layout; the next run removes wh
   assert.deepEqual(after, before, 'index.json and blobs/ are as they were');
   await hello(out, { tags: ['hello:again'] });
   assert.deepEqual((await fs.readdir(out)).filter((n) => n.startsWith('.oci-pack-')), []);
+});
+
+test('a shared staging store: intermediate builds stay staged, the recorded one publishes what it references', async (t) => {
+  const dir = path.join(await tempDir(t), 'out');
+  const layout = await Layout.openOrCreate(dir);
+  const staging = await layout.store.stage();
+  const first = await buildImage({ layout, staging, record: false, layers: [{ kind: 'add', src: HELLO, dest: '/hello' }], platform: AMD64 });
+  assert.deepEqual(first.tags, []);
+  assert.deepEqual((await layout.readIndex()).manifests, [], 'nothing recorded yet');
+  assert.deepEqual(await fs.readdir(path.join(dir, 'blobs', 'sha256')), [], 'nothing published yet');
+  assert.equal(first.image.config?.['Cmd'], undefined);
+  const second = await buildImage({
+    layout,
+    staging,
+    base: { config: first.image, layers: first.layers, tree: async () => new LowerTree() },
+    runtime: { Cmd: ['/hello'] },
+    author: 'someone',
+    history: [],
+    tags: ['h:1'],
+  });
+  const blobs = (await fs.readdir(path.join(dir, 'blobs', 'sha256'))).sort();
+  assert.deepEqual(blobs, [second.manifest.digest, second.config.digest, second.layers[0]!.digest].map((d) => d.slice(7)).sort(), 'the first build\'s own config and manifest are dropped');
+  const img = await readImage(dir, 'h:1');
+  assert.deepEqual(img.config.config, { Cmd: ['/hello'] });
+  assert.equal((img.config as unknown as { author: string }).author, 'someone');
+  await assert.rejects(fs.stat(staging.staging!), { code: 'ENOENT' });
+});
+
+test('a placed layer sees the image below it, and one that changes nothing writes no layer (empty_layer)', async (t) => {
+  const dir = path.join(await tempDir(t), 'out');
+  const seen: ImageBelow[] = [];
+  const r = await buildImage({
+    layout: dir,
+    layers: [
+      { kind: 'add', src: HELLO, dest: '/bin/hello' },
+      { kind: 'placed', createdBy: 'nothing', placements: (_e, _p, below) => (seen.push(below), null) },
+      { kind: 'placed', createdBy: 'dir', placements: (epoch, _p, below) => (seen.push(below), [{ dest: 'bin/sub', rules: { mtime: 'set', epoch }, entries: async function* (d) { yield { path: d, type: 'directory', mode: 0o700, uid: 0, gid: 0, mtime: 0, size: 0 }; } }]) },
+    ],
+    history: [{ created_by: 'a' }, { created_by: 'b' }, { created_by: 'c' }],
+    platform: AMD64,
+    tags: ['p:1'],
+  });
+  assert.equal(r.layers.length, 2);
+  assert.ok(seen[0]!.tree.directory('bin'), 'the tree below has what the first layer wrote');
+  assert.deepEqual(seen.map((b) => b.layers.length), [1, 1]);
+  const img = await readImage(dir, 'p:1');
+  assert.deepEqual(img.config.history, [{ created_by: 'a' }, { created_by: 'b', empty_layer: true }, { created_by: 'c' }]);
+  const entries = await listTar(blobFile(dir, r.layers[1]!.digest));
+  assert.deepEqual(entries.map((e) => `${e.name} ${e.mode.toString(8)}`), ['bin 755', 'bin/sub 700']);
 });

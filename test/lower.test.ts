@@ -102,3 +102,10 @@ test('with --chown, new parents belong to the owner, as docker COPY --chown make
   const out = await collect(placeEntries([{ dest: 'a/b/f', rules: chowned, entries: async function* (d) { yield file(d); } }], tree));
   assert.deepEqual(out.map((e) => `${e.path} ${e.uid}:${e.gid}`), ['a 7:8', 'a/b 7:8', 'a/b/f 7:8']);
 });
+
+test('a tree placed at the root gives what is below it, never the root entry itself', async () => {
+  const out = await collect(
+    placeEntries([{ dest: '', rules, entries: async function* (d) { yield dir(d, 0o700, 0); yield file(`${d === '' ? '' : `${d}/`}f`); } }], new LowerTree()),
+  );
+  assert.deepEqual(out.map((e) => `${e.path} ${e.mode.toString(8)}`), ['f 644']);
+});

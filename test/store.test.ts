@@ -112,6 +112,18 @@ test('staged writes are invisible in blobs/sha256 until published, and discard l
   assert.deepEqual((await fs.readdir(root)).sort(), ['blobs']);
 });
 
+test('publish(keep) moves only the blobs named; the others go with the staging folder', async (t) => {
+  const root = await tempDir(t);
+  const store = new BlobStore(root);
+  const staged = await store.stage();
+  const kept = await staged.putBytes(Buffer.from('kept'), { mediaType: MT });
+  const dropped = await staged.putBytes(Buffer.from('dropped'), { mediaType: MT });
+  await staged.publish(new Set([kept.digest]));
+  assert.equal(await store.has(kept.digest, kept.size), true);
+  assert.equal(await store.has(dropped.digest), false);
+  assert.deepEqual((await fs.readdir(root)).sort(), ['blobs']);
+});
+
 test('stale temp files of dead runs are removed; a live run\'s are kept', async (t) => {
   const root = await tempDir(t);
   // A pid that is certainly dead: a child that has exited.

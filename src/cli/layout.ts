@@ -1,8 +1,10 @@
 // `oci-pack layout <dir>`: flags → the library's buildImage → the manifest digest (or a JSON
 // summary) on stdout. Layer flags keep their command-line order, one layer each.
+import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { buildImage, type BuildEvent, type LayerSource, type Owner } from '../build.js';
+import { buildImage, type BuildEvent, type BuildResult, type LayerSource, type Owner } from '../build.js';
 import { parseCompression } from '../compress.js';
+import { buildDockerfile, findDockerfile } from '../dockerfile/build.js';
 import { usageError } from '../errors.js';
 import { keyValues, type ConfigChanges } from '../image.js';
 import { parsePlatform } from '../platform.js';
@@ -11,6 +13,10 @@ import { humanSize, type Io } from './io.js';
 
 interface LayoutArgs {
   dir: string;
+  file?: string;
+  context?: string;
+  'build-arg'?: string[];
+  target?: string;
   add?: string[];
   layer?: string[];
   chown?: string[];
@@ -35,14 +41,19 @@ interface LayoutArgs {
 }
 
 const LAYER_FLAGS = ['add', 'layer', 'chown', 'chmod'] as const;
+const DOCKERFILE_FLAGS = ['file', 'context', 'build-arg', 'target'] as const;
 
 export function layoutCommand(io: Io, argv: readonly string[], setStatus: (s: number) => void): CommandModule<object, LayoutArgs> {
   return {
     command: 'layout <dir>',
-    describe: 'build an image from local files into the OCI layout at <dir>',
+    describe: 'build an image from local files, or from ./Dockerfile, into the OCI layout at <dir>',
     builder: (y) =>
       y
         .positional('dir', { type: 'string', demandOption: true, describe: 'the layout (created when missing or empty)' })
+        .option('file', { type: 'string', alias: 'f', requiresArg: true, describe: 'the Dockerfile (default: Dockerfile, else Containerfile, in the context); used when no --add or --layer is given' })
+        .option('context', { type: 'string', requiresArg: true, describe: 'the Dockerfile build context directory (default: .)' })
+        .option('build-arg', { type: 'string', array: true, requiresArg: true, describe: 'K=V for an ARG of the Dockerfile (K alone: its value in this environment)' })
+        .option('target', { type: 'string', requiresArg: true, describe: 'the Dockerfile stage to build (default: the last)' })
         .option('add', { type: 'string', array: true, requiresArg: true, describe: 'SRC:DEST: a host file or directory at the absolute path DEST (one layer each)' })
         .option('layer', { type: 'string', array: true, requiresArg: true, describe: 'TARBALL: an existing tar or tar.gz as one layer' })
         .option('chown', { type: 'string', array: true, requiresArg: true, describe: 'UID[:GID] for the --add flags that follow' })
@@ -64,13 +75,13 @@ export function layoutCommand(io: Io, argv: readonly string[], setStatus: (s: nu
         .option('preserve-mtime', { type: 'boolean', default: false, describe: 'keep host mtimes (clamped to SOURCE_DATE_EPOCH when set)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary instead of the digest' })
         .option('quiet', { type: 'boolean', alias: 'q', default: false, describe: 'no progress or warnings on stderr' })
+        .example('$0 layout ./out --tag app:latest', 'build ./Dockerfile against the context .')
         .example('$0 layout ./out --add ./hello:/hello --cmd /hello --tag hello:latest', 'a one-file image')
         .example('$0 layout ./out --layer rootfs.tar.gz --add ./app:/app --workdir /app --entrypoint \'["node","main.js"]\'', 'an app on a base rootfs') as never,
     handler: async (args) => {
       const layers = layerSources(argv);
-      const result = await buildImage({
+      const common = {
         layout: args.dir,
-        layers,
         config: configChanges(args),
         ...(args.platform !== undefined ? { platform: parsePlatform(args.platform) } : {}),
         tags: args.tag ?? [],
@@ -79,7 +90,27 @@ export function layoutCommand(io: Io, argv: readonly string[], setStatus: (s: nu
         ...(args['compression-level'] !== undefined ? { compressionLevel: checkLevel(args['compression-level']) } : {}),
         preserveMtime: args['preserve-mtime'],
         onEvent: reporter(io, args.quiet),
-      });
+      };
+      let result: BuildResult;
+      if (layers.length > 0) {
+        const mixed = DOCKERFILE_FLAGS.find((f) => args[f] !== undefined);
+        if (mixed) throw usageError(`--${mixed}: a Dockerfile option, and --add/--layer build without a Dockerfile; give one or the other`);
+        result = await buildImage({ ...common, layers });
+      } else {
+        const context = args.context ?? '.';
+        const dockerfile = args.file ?? (await findDockerfile(context));
+        if (dockerfile === undefined) {
+          const shown = (name: string) => (context === '.' ? `./${name}` : path.join(context, name));
+          throw usageError(`nothing to build: no --add or --layer, and no Dockerfile (looked for ${shown('Dockerfile')} and ${shown('Containerfile')})`);
+        }
+        result = await buildDockerfile({
+          ...common,
+          context,
+          dockerfile,
+          buildArgs: buildArgs(args['build-arg'] ?? []),
+          ...(args.target !== undefined ? { target: args.target } : {}),
+        });
+      }
       if (args.json) {
         io.stdout(
           `${JSON.stringify(
@@ -165,6 +196,19 @@ export function parseOwner(value: string): Owner {
 export function parseMode(value: string): number {
   if (!/^0?[0-7]{1,4}$/.test(value)) throw usageError(`--chmod ${value}: expected an octal mode such as 755 or 0644`);
   return parseInt(value, 8);
+}
+
+/** --build-arg K=V; K alone takes K's value from this environment, as docker build does (unset: left out). */
+export function buildArgs(values: readonly string[], env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq === 0) throw usageError(`--build-arg ${v}: the name is empty`);
+    const key = eq < 0 ? v : v.slice(0, eq);
+    const value = eq < 0 ? env[key] : v.slice(eq + 1);
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
 }
 
 function checkLevel(n: number): number {

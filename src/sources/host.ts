@@ -17,6 +17,12 @@ export interface HostOptions {
   followTopLink?: boolean;
   /** Tracks hard links across several sources of one layer; pass the same map to each. */
   hardLinks?: Map<string, string>;
+  /**
+   * Leaves paths below `src` out (a .dockerignore): 'skip' drops the path and what is below it;
+   * 'descend' drops a directory's own metadata (it becomes a root-owned 0755 directory, as an
+   * archive extraction creates a missing parent) but walks it, for the exceptions it may hold.
+   */
+  exclude?: (hostPath: string, isDirectory: boolean) => 'keep' | 'skip' | 'descend';
 }
 
 /**
@@ -35,10 +41,16 @@ export async function* hostEntries(src: string, dest: string, opts: HostOptions 
   const top = entryFor(src, dest, st, where, links);
   if (top.type === 'symlink') top.linkname = await readLink(src, where);
   yield top;
-  if (st.isDirectory()) yield* walk(src, dest, where, links);
+  if (st.isDirectory()) yield* walk(src, dest, where, links, opts.exclude);
 }
 
-async function* walk(dir: string, dest: string, where: string, links: Map<string, string>): AsyncGenerator<Entry> {
+async function* walk(
+  dir: string,
+  dest: string,
+  where: string,
+  links: Map<string, string>,
+  exclude: HostOptions['exclude'],
+): AsyncGenerator<Entry> {
   let names: Buffer[];
   try {
     names = await fs.readdir(dir, { encoding: 'buffer' });
@@ -68,10 +80,17 @@ async function* walk(dir: string, dest: string, where: string, links: Map<string
       const st = stats[k]!;
       const hostPath = path.join(dir, name);
       const imagePath = dest === '' ? name : `${dest}/${name}`;
+      const verdict = exclude?.(hostPath, st.isDirectory()) ?? 'keep';
+      if (verdict === 'skip') continue;
+      if (verdict === 'descend') {
+        yield { path: imagePath, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: Math.floor(st.mtimeMs / 1000), size: 0 };
+        yield* walk(hostPath, imagePath, where, links, exclude);
+        continue;
+      }
       const entry = entryFor(hostPath, imagePath, st, where, links);
       if (entry.type === 'symlink') entry.linkname = await readLink(hostPath, where);
       yield entry;
-      if (st.isDirectory()) yield* walk(hostPath, imagePath, where, links);
+      if (st.isDirectory()) yield* walk(hostPath, imagePath, where, links, exclude);
     }
   }
 }

@@ -1,0 +1,58 @@
+// .dockerignore patterns with patternmatcher's rules: parsing, '*' and '**', exceptions, parents.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { IgnoreMatcher } from '../../src/dockerfile/ignore.js';
+import { UserError } from '../../src/errors.js';
+
+const ignored = (patterns: string, paths: string[]) => {
+  const m = IgnoreMatcher.parse(patterns);
+  return paths.filter((p) => m.matches(p));
+};
+
+test('* stays in one directory, ** crosses them, ? is one character', () => {
+  assert.deepEqual(ignored('*.log\n', ['a.log', 'sub/a.log', 'a.txt']), ['a.log']);
+  assert.deepEqual(ignored('**/*.log\n', ['a.log', 'sub/a.log', 'x/y/z.log', 'a.txt']), ['a.log', 'sub/a.log', 'x/y/z.log']);
+  assert.deepEqual(ignored('*/temp*\n', ['sub/tempfile', 'temp', 'a/b/temp']), ['sub/tempfile']);
+  assert.deepEqual(ignored('temp?\n', ['temp1', 'temp12', 'temp']), ['temp1']);
+  assert.deepEqual(ignored('build**\n', ['build', 'build/x', 'builder/y', 'rebuild']), ['build', 'build/x', 'builder/y']);
+  assert.deepEqual(ignored('**\n', ['a', 'b/c']), ['a', 'b/c']);
+});
+
+test('a pattern that matches a directory ignores what is below it', () => {
+  assert.deepEqual(ignored('node_modules\n', ['node_modules', 'node_modules/x/y.js', 'src/node_modules']), ['node_modules', 'node_modules/x/y.js']);
+});
+
+test('exceptions: the last matching pattern wins', () => {
+  const m = IgnoreMatcher.parse('*.md\n!README.md\nREADME-secret.md\n');
+  assert.deepEqual(['a.md', 'README.md', 'README-secret.md'].map((p) => m.matches(p)), [true, false, true]);
+  const again = IgnoreMatcher.parse('docs\n!docs/keep.md\n');
+  assert.deepEqual(['docs/x.md', 'docs/keep.md'].map((p) => again.matches(p)), [true, false]);
+});
+
+test('an ignored directory is walked only when an exception names a path inside it', () => {
+  const m = IgnoreMatcher.parse('docs\n!docs/keep.md\nlogs\n!**/keep.log\n');
+  assert.equal(m.verdict('docs', true), 'descend');
+  assert.equal(m.verdict('logs', true), 'skip', 'docker only descends for exceptions that start with the directory');
+  assert.equal(m.verdict('docs/other.md', false), 'skip');
+  assert.equal(m.verdict('docs/keep.md', false), 'keep');
+  assert.equal(m.verdict('src', true), 'keep');
+});
+
+test('the file is cleaned as docker reads it: comments, blanks, BOM, leading / and ./, trailing /', () => {
+  const m = IgnoreMatcher.parse('\uFEFF# comment\n\n  /abs  \n./dot/\n  # not a comment after blanks? it is a pattern\nx/../y\n');
+  assert.deepEqual(['abs', 'dot', 'dot/f', 'y', 'x'].map((p) => m.matches(p)), [true, true, true, true, false]);
+  assert.ok(m.matches('# not a comment after blanks? it is a pattern'));
+});
+
+test('character classes and escapes; regexp characters are literal', () => {
+  assert.deepEqual(ignored('file[0-9].txt\n', ['file1.txt', 'filex.txt']), ['file1.txt']);
+  assert.deepEqual(ignored('file[^0-9].txt\n', ['file1.txt', 'filex.txt']), ['filex.txt']);
+  assert.deepEqual(ignored('a\\*b\n', ['a*b', 'axb']), ['a*b']);
+  assert.deepEqual(ignored('a+b(c)\n', ['a+b(c)', 'aab(c)']), ['a+b(c)']);
+  assert.deepEqual(ignored('$x.{y}\n', ['$x.{y}', 'axby']), ['$x.{y}']);
+});
+
+test('bad patterns are errors naming the line', () => {
+  assert.throws(() => IgnoreMatcher.parse('ok\n!\n'), (e: unknown) => e instanceof UserError && e.message === '.dockerignore:2: illegal exclusion pattern "!"');
+  assert.throws(() => IgnoreMatcher.parse('a[b\n'), /\.dockerignore:1: "a\[b": '\[' without a closing '\]'/);
+});

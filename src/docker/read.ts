@@ -88,11 +88,8 @@ export async function importDockerArchive(input: string | Readable, layout: stri
     throw err;
   }
   const store = await target.store.stage();
-  const scratch = tempPath(target.root);
   try {
-    await fs.mkdir(scratch);
-    const contents = await readArchive(source, where, store, scratch, compressor);
-    const images = await assemble(contents, where, store, compressor);
+    const images = await stageDockerArchive(source, store, { where, compressor });
     const keep = new Set<Digest>(images.flatMap((i) => [i.manifest.digest, i.config.digest, ...i.layers.map((l) => l.digest)]));
     await store.publish(keep);
     await target.updateIndex((index) => {
@@ -107,12 +104,27 @@ export async function importDockerArchive(input: string | Readable, layout: stri
     await store.discard();
     if (typeof layout === 'string') await target.discardIfNew(createdDir);
     throw err;
+  }
+}
+
+/**
+ * Every image of a docker-save archive, staged into `store` (a staging store: nothing published,
+ * nothing recorded): layers compressed by `compressor` with their diff_ids verified, configs byte
+ * for byte, a new OCI manifest each. The FROM docker-archive: transport builds on this directly.
+ */
+export async function stageDockerArchive(input: Readable, store: BlobStore, opts: { where: string; compressor: Compressor }): Promise<ImportedImage[]> {
+  const scratch = tempPath(store.staging ?? store.root);
+  try {
+    await fs.mkdir(scratch);
+    const contents = await readArchive(input, opts.where, store, scratch, opts.compressor);
+    return await assemble(contents, opts.where, store, opts.compressor);
   } finally {
     await fs.rm(scratch, { recursive: true, force: true });
   }
 }
 
-async function openArchive(file: string): Promise<Readable> {
+/** A docker-save archive on disk, opened for one streamed read. */
+export async function openArchive(file: string): Promise<Readable> {
   const handle = await fs.open(file, 'r').catch((err: unknown) => {
     throw fileError(file, err);
   });

@@ -18,7 +18,7 @@ import { tarballEntries } from '../sources/tarball.js';
 import type { BlobStore } from '../store.js';
 import { BuildContext, archiveKind, goPattern, hasWildcards, type ContextSource } from './context.js';
 import { ExpandError, envLookup, expandWord, expandWords, type Lookup } from './expand.js';
-import { resolveImage, stageImage, type LocalImage } from './from.js';
+import { resolveImage, stageImage, type LocalImage, type ResolveContext } from './from.js';
 import { formatGoDuration, goList, goQuote, goQuoteList, goQuoteRune } from './gofmt.js';
 import {
   RUN_UNSUPPORTED,
@@ -202,6 +202,17 @@ class Session {
     return this.dockerfile.file;
   }
 
+  /** What FROM and COPY --from need to find an image, and to stage an archive's blobs. */
+  private resolveContext(where: string): ResolveContext {
+    return {
+      layout: this.layout,
+      staging: this.staging,
+      where,
+      ...(this.opts.compression !== undefined ? { compression: this.opts.compression } : {}),
+      ...(this.opts.compressionLevel !== undefined ? { compressionLevel: this.opts.compressionLevel } : {}),
+    };
+  }
+
   /** Build stage `index` once (later requests share the result); the final one is recorded with the tags. */
   stage(index: number, final: true): Promise<BuildResult>;
   stage(index: number, final: false): Promise<StageImage>;
@@ -293,7 +304,7 @@ class Session {
     if (name.toLowerCase() === 'scratch') return undefined;
     const stage = this.dockerfile.stages.slice(0, index).find((s) => s.from.name === name.toLowerCase());
     if (stage) return this.stage(stage.index, false);
-    const image = await resolveImage(name, { layout: this.layout, ...(platform ? { platform } : {}), where });
+    const image = await resolveImage(name, { ...this.resolveContext(where), ...(platform ? { platform } : {}) });
     return stageImage(image, this.staging);
   }
 
@@ -545,7 +556,7 @@ class Session {
     } else {
       const where = `${this.file}:${line}: COPY --from=${name}`;
       try {
-        image = await stageImage(await resolveImage(name, { layout: this.layout, ...(this.opts.platform ? { platform: this.opts.platform } : {}), where }), this.staging);
+        image = await stageImage(await resolveImage(name, { ...this.resolveContext(where), ...(this.opts.platform ? { platform: this.opts.platform } : {}) }), this.staging);
       } catch (err) {
         // A transport reference that failed says why itself; a plain name was meant as a stage.
         if (!(err instanceof UserError) || err.code !== 'ENOTFOUND' || /^[a-z][a-z0-9-]*:/.test(name)) throw err;

@@ -8,7 +8,11 @@ import { UserError, prefixError } from '../errors.js';
 import type { ImageConfig, ImageManifest } from '../image.js';
 import { configPlatform } from '../image.js';
 import { parseJsonInput } from '../json.js';
-import { Layout, type ImageIndex } from '../layout.js';
+import { INDEX_FILE, LAYOUT_FILE, Layout, type ImageIndex } from '../layout.js';
+import { compressor as makeCompressor, type CompressionName } from '../compress.js';
+import { openArchive, stageDockerArchive, type ImportedImage } from '../docker/read.js';
+import { cleanPath } from '../entries.js';
+import { readTar } from '../tar.js';
 import { bestMatch, formatPlatform, hostPlatform, platformMatches } from '../platform.js';
 import { familiarName, fullName, parseDockerRef, withDefaultTag } from '../ref.js';
 import { checkInput } from '../schema.js';
@@ -24,6 +28,14 @@ export interface LocalImage extends ImageLayers {
 export interface ResolveContext {
   /** The layout being built into: names tagged there are images too. */
   layout: Layout;
+  /**
+   * The build's staging store: archive transports unpack their blobs into it (what the image does
+   * not use is dropped when the build publishes).
+   */
+  staging: BlobStore;
+  /** How layers that must be compressed anew (a docker archive's plain tars) are stored. */
+  compression?: CompressionName;
+  compressionLevel?: number;
   /** The platform asked for (--platform, FROM --platform); undefined: this host's, for a multi-platform image. */
   platform?: Platform;
   /** How errors name the reference ("Dockerfile:1: FROM x"). */
@@ -39,11 +51,13 @@ export type Transport = (reference: string, ctx: ResolveContext) => Promise<Loca
  */
 export const TRANSPORTS: Readonly<Record<string, Transport>> = {
   oci: ociLayoutTransport,
-  'oci-archive': notYetSupported('oci-archive', 'TAR[:REF]'),
-  'docker-archive': notYetSupported('docker-archive', 'TAR[:NAME:TAG]'),
+  'oci-archive': ociArchiveTransport,
+  'docker-archive': dockerArchiveTransport,
 };
 
 const MAX_INDEX_DEPTH = 4;
+/** index.json and oci-layout of an archive are read into memory: no more than this. */
+const MAX_INDEX_BYTES = 16 * 1024 * 1024;
 /** Docker's layer media types, and the OCI ones with the same bytes that our manifests name. */
 const OCI_LAYER_TYPE: Readonly<Record<string, string>> = {
   [MediaType.dockerLayer]: MediaType.layer,
@@ -67,22 +81,9 @@ export function transportForms(): string {
   return 'oci:DIR[:REF], oci-archive:TAR[:REF], docker-archive:TAR[:NAME:TAG]';
 }
 
-function notYetSupported(name: string, form: string): Transport {
-  return async (_reference, ctx) => {
-    throw new UserError(
-      `${ctx.where}: the ${name}:${form} transport is not supported yet; copy the image into an OCI layout ` +
-        `(skopeo copy ${name}:... oci:DIR:REF) and use FROM oci:DIR:REF`,
-      'EUNSUPPORTED',
-    );
-  };
-}
-
 /** `oci:DIR[:REF]`: an image of another OCI layout (DIR relative to the working directory), as skopeo reads one. */
 async function ociLayoutTransport(reference: string, ctx: ResolveContext): Promise<LocalImage> {
-  const colon = reference.indexOf(':');
-  const dir = colon < 0 ? reference : reference.slice(0, colon);
-  const ref = colon < 0 ? undefined : reference.slice(colon + 1);
-  if (dir === '') throw new UserError(`${ctx.where}: oci:${reference}: the layout directory is empty`, 'EUSAGE');
+  const { file: dir, ref } = splitReference(reference, 'oci', 'DIR', ctx);
   let layout: Layout;
   try {
     layout = await Layout.open(path.resolve(dir));
@@ -90,17 +91,108 @@ async function ociLayoutTransport(reference: string, ctx: ResolveContext): Promi
     throw prefixError(ctx.where, err);
   }
   const index = await layout.readIndex();
-  let candidates: Descriptor[];
-  if (ref === undefined || ref === '') {
-    candidates = index.manifests;
-    if (candidates.length !== 1) {
-      throw new UserError(`${ctx.where}: ${dir} holds ${candidates.length} images; name one: oci:${dir}:REF${tagList(index)}`, 'ENOTFOUND');
+  const candidates = byRefName(index, ref, `oci:${dir}`, ctx);
+  return imageOf(layout.store, candidates, { ...ctx, where: `${ctx.where}: oci:${reference}` });
+}
+
+/**
+ * `oci-archive:TAR[:REF]`: an OCI layout packed in a tar (as skopeo and buildah write them). Its
+ * blobs stream into the build's staging store, each checked against the digest its name gives;
+ * index.json says which image REF is.
+ */
+async function ociArchiveTransport(reference: string, ctx: ResolveContext): Promise<LocalImage> {
+  const { file, ref } = splitReference(reference, 'oci-archive', 'TAR', ctx);
+  const where = `${ctx.where}: oci-archive:${file}`;
+  let indexBytes: Buffer | undefined;
+  let layoutBytes: Buffer | undefined;
+  try {
+    for await (const entry of readTar(await openArchive(path.resolve(file)), where)) {
+      if (entry.type === 'directory') continue;
+      const name = cleanPath(entry.path);
+      const blob = name === undefined ? null : /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
+      if (entry.type !== 'file' || name === undefined) {
+        throw new UserError(`${where}: entry "${entry.name}": only files and folders belong in an OCI archive`, 'EINPUT');
+      }
+      if (blob) {
+        const digest = parseDigest(`sha256:${blob[1]}`, where);
+        await ctx.staging.put([entry.open!()], { mediaType: 'application/octet-stream', expected: { digest, size: entry.size } });
+      } else if (name === INDEX_FILE || name === LAYOUT_FILE) {
+        if (entry.size > MAX_INDEX_BYTES) throw new UserError(`${where}: ${name} is ${entry.size} bytes, more than the ${MAX_INDEX_BYTES} allowed`, 'EINPUT');
+        const bytes = await readAll(entry.open!());
+        if (name === INDEX_FILE) indexBytes = bytes;
+        else layoutBytes = bytes;
+      }
+      // Anything else is not part of a layout: readTar skips the data of what is not opened.
     }
-  } else {
-    candidates = index.manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === ref);
-    if (candidates.length === 0) throw new UserError(`${ctx.where}: ${dir} has no image tagged ${ref}${tagList(index)}`, 'ENOTFOUND');
+  } catch (err) {
+    throw prefixError(where, err);
   }
-  return imageOf(layout, candidates, { ...ctx, where: `${ctx.where}: oci:${reference}` });
+  if (!layoutBytes || !indexBytes) throw new UserError(`${where}: not an OCI archive (no ${layoutBytes ? INDEX_FILE : LAYOUT_FILE} in it)`, 'EINPUT');
+  const layoutDoc = parseJsonInput(layoutBytes, `${where}: ${LAYOUT_FILE}`, MAX_INDEX_BYTES);
+  checkInput('oci-layout', layoutDoc, `${where}: ${LAYOUT_FILE}`);
+  const index = parseJsonInput(indexBytes, `${where}: ${INDEX_FILE}`, MAX_INDEX_BYTES);
+  checkInput('image-index', index, `${where}: ${INDEX_FILE}`);
+  const candidates = byRefName(index as ImageIndex, ref, `oci-archive:${file}`, ctx);
+  return imageOf(ctx.staging, candidates, { ...ctx, where: `${ctx.where}: oci-archive:${reference}` });
+}
+
+/**
+ * `docker-archive:TAR[:NAME:TAG|:@N]`: an image of a docker-save archive (docker, podman, skopeo),
+ * imported into the build's staging store by the same streamed pass as `oci-pack from-docker`:
+ * layers compressed as the build asks, diff_ids verified, the config byte for byte.
+ */
+async function dockerArchiveTransport(reference: string, ctx: ResolveContext): Promise<LocalImage> {
+  const { file, ref } = splitReference(reference, 'docker-archive', 'TAR', ctx);
+  const where = `${ctx.where}: docker-archive:${file}`;
+  let images: ImportedImage[];
+  try {
+    const compressor = makeCompressor(ctx.compression ?? 'gzip', ctx.compressionLevel);
+    images = await stageDockerArchive(await openArchive(path.resolve(file)), ctx.staging, { where: file, compressor });
+  } catch (err) {
+    throw prefixError(ctx.where, err);
+  }
+  const tags = images.flatMap((i) => i.tags);
+  const shown = tags.length > 0 ? ` (tags: ${tags.slice(0, 10).join(', ')})` : '';
+  let image: ImportedImage | undefined;
+  if (ref === undefined || ref === '') {
+    image = images[0];
+    if (!image || images.length !== 1) throw new UserError(`${where}: holds ${images.length} images; name one: docker-archive:${file}:NAME:TAG or :@N${shown}`, 'ENOTFOUND');
+  } else if (/^@\d+$/.test(ref)) {
+    image = images[Number(ref.slice(1))];
+    if (!image) throw new UserError(`${where}: no image @${ref.slice(1)}: it holds ${images.length} (@0 to @${images.length - 1})`, 'ENOTFOUND');
+  } else {
+    const wanted = familiarName(withDefaultTag(parseDockerRef(ref, where)));
+    image = images.find((i) => i.tags.includes(wanted));
+    if (!image) throw new UserError(`${where}: no image tagged ${wanted}${shown}`, 'ENOTFOUND');
+  }
+  return manifestImage(ctx.staging, image.manifest, { ...ctx, where: `${ctx.where}: docker-archive:${reference}` });
+}
+
+/** "FILE[:REF]" split at the first ":", as skopeo splits its transports' references. */
+function splitReference(reference: string, transport: string, what: string, ctx: ResolveContext): { file: string; ref: string | undefined } {
+  const colon = reference.indexOf(':');
+  const file = colon < 0 ? reference : reference.slice(0, colon);
+  if (file === '') throw new UserError(`${ctx.where}: ${transport}:${reference}: the ${what} is empty`, 'EUSAGE');
+  return { file, ref: colon < 0 ? undefined : reference.slice(colon + 1) };
+}
+
+/** The entries of an index named `ref` (or its only entry when `ref` is not given). */
+function byRefName(index: ImageIndex, ref: string | undefined, source: string, ctx: ResolveContext): Descriptor[] {
+  if (ref === undefined || ref === '') {
+    if (index.manifests.length !== 1) {
+      throw new UserError(`${ctx.where}: ${source} holds ${index.manifests.length} images; name one: ${source}:REF${tagList(index)}`, 'ENOTFOUND');
+    }
+    return index.manifests;
+  }
+  const found = index.manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === ref);
+  if (found.length === 0) throw new UserError(`${ctx.where}: ${source} has no image tagged ${ref}${tagList(index)}`, 'ENOTFOUND');
+  return found;
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
 }
 
 /**
@@ -112,7 +204,7 @@ async function taggedInLayout(name: string, ctx: ResolveContext): Promise<LocalI
   const index = await ctx.layout.readIndex();
   for (const candidate of refCandidates(name)) {
     const found = index.manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === candidate);
-    if (found.length > 0) return imageOf(ctx.layout, found, ctx);
+    if (found.length > 0) return imageOf(ctx.layout.store, found, ctx);
   }
   throw new UserError(
     `${ctx.where}: ${name} is not an image in ${ctx.layout.root}, and oci-pack does not pull from registries; ` +
@@ -139,7 +231,7 @@ function tagList(index: ImageIndex): string {
 }
 
 /** The image among index entries (one per platform, or an index): the platform asked for, read and checked. */
-async function imageOf(layout: Layout, candidates: Descriptor[], ctx: ResolveContext): Promise<LocalImage> {
+async function imageOf(store: BlobStore, candidates: Descriptor[], ctx: ResolveContext): Promise<LocalImage> {
   let desc = candidates[0]!;
   if (candidates.length > 1) {
     const chosen = bestMatch(ctx.platform ?? hostPlatform(), candidates);
@@ -149,7 +241,7 @@ async function imageOf(layout: Layout, candidates: Descriptor[], ctx: ResolveCon
   for (let depth = 0; ; depth++) {
     if (desc.mediaType === MediaType.index || desc.mediaType === MediaType.dockerManifestList) {
       if (depth >= MAX_INDEX_DEPTH) throw new UserError(`${ctx.where}: image indexes nested more than ${MAX_INDEX_DEPTH} deep`, 'EINPUT');
-      const index = (await readDocument(layout.store, desc, 'image-index', ctx.where)) as ImageIndex;
+      const index = (await readDocument(store, desc, 'image-index', ctx.where)) as ImageIndex;
       const want = ctx.platform ?? hostPlatform();
       const chosen = bestMatch(want, index.manifests);
       if (!chosen) {
@@ -162,7 +254,7 @@ async function imageOf(layout: Layout, candidates: Descriptor[], ctx: ResolveCon
     if (desc.mediaType !== MediaType.manifest && desc.mediaType !== MediaType.dockerManifest) {
       throw new UserError(`${ctx.where}: ${desc.digest} is a ${desc.mediaType}, not an image manifest or index`, 'EINPUT');
     }
-    return manifestImage(layout.store, desc, ctx);
+    return manifestImage(store, desc, ctx);
   }
 }
 

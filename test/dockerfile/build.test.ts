@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { buildImage } from '../../src/build.js';
+import { writeDockerArchive } from '../../src/docker/write.js';
 import { MediaType } from '../../src/descriptor.js';
 import { buildDockerfile, DEFAULT_PATH } from '../../src/dockerfile/build.js';
 import { UserError } from '../../src/errors.js';
@@ -262,7 +263,7 @@ test('FROM oci:DIR:REF copies the base\'s layers by digest, byte for byte, and l
   const alone = await context(t, { Dockerfile: `FROM oci:${src}\nCOPY f /f\n`, f: '' });
   await buildDockerfile({ layout: out, context: alone });
   await buildImage({ layout: src, layers: [{ kind: 'add', src: HELLO, dest: '/other' }], tags: ['other:1'] });
-  await rejects(buildDockerfile({ layout: out, context: alone }), new RegExp(`^Dockerfile:1: FROM oci:${src}: ${src} holds 2 images; name one: oci:${src}:REF \\(tags: hello:1, other:1\\)$`));
+  await rejects(buildDockerfile({ layout: out, context: alone }), new RegExp(`^Dockerfile:1: FROM oci:${src}: oci:${src} holds 2 images; name one: oci:${src}:REF \\(tags: hello:1, other:1\\)$`));
   const missing = await context(t, { Dockerfile: `FROM oci:${src}:nope\n` });
   await rejects(buildDockerfile({ layout: out, context: missing }), new RegExp(`has no image tagged nope \\(tags: hello:1, other:1\\)$`));
 });
@@ -302,8 +303,39 @@ test('FROM a name: tagged in the layout as written or as docker normalises it; e
     build(t, 'FROM alpine:3.18\nCOPY f /f\n', { f: '' }, { layout }),
     /^Dockerfile:1: FROM alpine:3\.18: alpine:3\.18 is not an image in .*, and oci-pack does not pull from registries; use a local image: oci:DIR\[:REF\], oci-archive:TAR\[:REF\], docker-archive:TAR\[:NAME:TAG\], or a name tagged in the layout \(e\.g\. skopeo copy docker:\/\/alpine:3\.18 oci:base-layout:alpine:3\.18 and FROM oci:base-layout:alpine:3\.18\)$/,
   );
-  await rejects(build(t, 'FROM oci-archive:base.tar\nCOPY f /f\n', { f: '' }), /^Dockerfile:1: FROM oci-archive:base\.tar: the oci-archive:TAR\[:REF\] transport is not supported yet; copy the image into an OCI layout/);
-  await rejects(build(t, 'FROM docker-archive:base.tar:x:1\nCOPY f /f\n', { f: '' }), /^Dockerfile:1: FROM docker-archive:base\.tar:x:1: the docker-archive:TAR\[:NAME:TAG\] transport is not supported yet/);
+  await rejects(build(t, 'FROM oci-archive:nowhere.tar\nCOPY f /f\n', { f: '' }), /^Dockerfile:1: FROM oci-archive:nowhere\.tar: .*nowhere\.tar: no such file or directory$/);
+  await rejects(build(t, 'FROM docker-archive:nowhere.tar:x:1\nCOPY f /f\n', { f: '' }), /^Dockerfile:1: FROM docker-archive:nowhere\.tar:x:1: .*nowhere\.tar: no such file or directory$/);
+});
+
+test('FROM oci-archive:TAR[:REF] and docker-archive:TAR[:NAME:TAG|:@N] build on an archive\'s image', async (t) => {
+  const base = await tempDir(t);
+  const src = path.join(base, 'src');
+  const one = await buildImage({ layout: src, layers: [{ kind: 'add', src: HELLO, dest: '/hello' }], config: { cmd: ['/hello'], env: ['PATH=/bin'] }, tags: ['base:1'], platform: AMD64 });
+  await buildImage({ layout: src, layers: [{ kind: 'add', src: HELLO, dest: '/other' }], tags: ['other:2'], platform: AMD64 });
+  // An OCI archive is a layout in a tar (skopeo's oci-archive: writes the same).
+  const ociTar = path.join(base, 'base-oci.tar');
+  await run('tar', ['-C', src, '-cf', ociTar, '.']);
+  const dockerTar = path.join(base, 'base-docker.tar');
+  await writeDockerArchive(src, dockerTar);
+
+  const fromOci = await build(t, `FROM oci-archive:${ociTar}:base:1\nCOPY f /f\n`, { f: '' });
+  assert.equal(fromOci.result.layers[0]!.digest, one.layers[0]!.digest, 'the archive\'s layer, byte for byte');
+  assert.deepEqual(fromOci.image.config.config, { Cmd: ['/hello'], Env: ['PATH=/bin'] });
+  assert.deepEqual((await fs.readdir(path.join(fromOci.layout, 'blobs', 'sha256'))).length, 4, 'only what the image uses is published: 2 layers, config, manifest');
+
+  const fromDocker = await build(t, `FROM docker-archive:${dockerTar}:base:1\nCOPY f /f\n`, { f: '' });
+  assert.equal(fromDocker.result.layers[0]!.diffId, one.layers[0]!.diffId);
+  assert.deepEqual(fromDocker.image.config.config, { Cmd: ['/hello'], Env: ['PATH=/bin'] });
+  const byIndex = await build(t, `FROM docker-archive:${dockerTar}:@1\nCOPY f /f\n`, { f: '' });
+  assert.equal(byIndex.result.layers.length, 2);
+  // Left out, the name is needed when the archive holds more than one image.
+  await rejects(build(t, `FROM docker-archive:${dockerTar}\n`, {}), /^Dockerfile:1: FROM docker-archive:.*: holds 2 images; name one: docker-archive:.*:NAME:TAG or :@N \(tags: base:1, other:2\)$/);
+  await rejects(build(t, `FROM docker-archive:${dockerTar}:nope:3\n`, {}), /: no image tagged nope:3 \(tags: base:1, other:2\)$/);
+  await rejects(build(t, `FROM docker-archive:${dockerTar}:@7\n`, {}), /: no image @7: it holds 2 \(@0 to @1\)$/);
+  await rejects(build(t, `FROM oci-archive:${ociTar}\n`, {}), /: oci-archive:.* holds 2 images; name one: oci-archive:.*:REF \(tags: base:1, other:2\)$/);
+  const notAnArchive = path.join(base, 'junk.tar');
+  await run('tar', ['-C', base, '-cf', notAnArchive, 'base-docker.tar']);
+  await rejects(build(t, `FROM oci-archive:${notAnArchive}\n`, {}), /: not an OCI archive \(no oci-layout in it\)$/);
 });
 
 test('reproducible: twice, after touching every file of the context, and from a copy elsewhere, the same digest', async (t) => {

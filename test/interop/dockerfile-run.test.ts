@@ -84,3 +84,28 @@ test('a Node.js app on a base of this machine\'s node and its libraries runs in 
   const out = await runInDocker(t, layout, 'app:1');
   assert.equal(out, `Hello from a Node.js app in an oci-pack image (${process.version} linux/x64, cwd /app)\n`);
 });
+
+test('FROM docker-archive: of a docker save, and FROM oci-archive: of a skopeo copy, run in docker', { timeout: 300_000 }, async (t) => {
+  if (!requireTool(t, 'docker', dockerRunning) || !requireTool(t, 'skopeo')) return;
+  const rootfs = await busyboxRootfs(t);
+  if (!rootfs) return;
+  const work = await tempDir(t);
+  // A base made by docker itself: busybox imported, with an ENV that the built image must inherit.
+  const baseName = `oci-pack-base-${randomBytes(4).toString('hex')}:1`;
+  t.after(() => {
+    spawnSync('docker', ['rmi', '-f', baseName], { stdio: 'ignore' });
+  });
+  await run('docker', ['import', '--change', 'ENV GREETING=from-the-base', rootfs, baseName]);
+  const saved = path.join(work, 'base-docker.tar');
+  await run('docker', ['save', '-o', saved, baseName]);
+  const ociArchive = path.join(work, 'base-oci.tar');
+  await run('skopeo', ['copy', '-q', `docker-archive:${saved}`, `oci-archive:${ociArchive}:base`]);
+  for (const from of [`docker-archive:${saved}:${baseName}`, `oci-archive:${ociArchive}:base`]) {
+    const ctx = await tutorial(t, from);
+    await fs.appendFile(path.join(ctx, 'Dockerfile'), 'ENTRYPOINT ["/bin/sh", "-c", "/hello && echo $GREETING"]\nCMD []\n');
+    const layout = path.join(await tempDir(t), 'out');
+    const r = await cli('layout', layout, '--context', ctx, '--tag', 'on:archive', '-q');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(await runInDocker(t, layout, 'on:archive'), `${HELLO_LINE}\nfrom-the-base\n`, from);
+  }
+});

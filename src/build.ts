@@ -92,9 +92,27 @@ export type BuildEvent =
   | { type: 'layer-done'; index: number; layer: LayerDescriptor }
   | { type: 'warning'; message: string };
 
-export interface BuildOptions {
+/** How an image is written and named: the options every way of building one shares. */
+export interface ImageOutputOptions {
   /** The layout to write into: a path (created when missing or empty) or an open Layout. */
   layout: string | Layout;
+  /** Default: the base image's platform, else this host's (in OCI names). */
+  platform?: Platform;
+  tags?: string[];
+  /** Annotations on the manifest. */
+  annotations?: Record<string, string>;
+  compression?: CompressionName;
+  compressionLevel?: number;
+  /** Keep host mtimes (clamped to SOURCE_DATE_EPOCH when it is set) instead of setting them to it. */
+  preserveMtime?: boolean;
+  /** Seconds; default SOURCE_DATE_EPOCH from the environment, else 0. */
+  sourceDateEpoch?: number;
+  /** How many layers are written at once. */
+  concurrency?: number;
+  onEvent?: (event: BuildEvent) => void;
+}
+
+export interface BuildOptions extends ImageOutputOptions {
   /**
    * A staged view of `layout`'s store (`layout.store.stage()`) that several builds of one run
    * share (a Dockerfile's stages, base layers copied from elsewhere). buildImage writes into it
@@ -116,20 +134,6 @@ export interface BuildOptions {
   author?: string;
   /** The history of the new steps; by default one entry per layer from its `createdBy`. */
   history?: HistoryEntry[];
-  /** Default: the base image's platform, else this host's (in OCI names). */
-  platform?: Platform;
-  tags?: string[];
-  /** Annotations on the manifest. */
-  annotations?: Record<string, string>;
-  compression?: CompressionName;
-  compressionLevel?: number;
-  /** Keep host mtimes (clamped to SOURCE_DATE_EPOCH when it is set) instead of setting them to it. */
-  preserveMtime?: boolean;
-  /** Seconds; default SOURCE_DATE_EPOCH from the environment, else 0. */
-  sourceDateEpoch?: number;
-  /** How many layers are written at once. */
-  concurrency?: number;
-  onEvent?: (event: BuildEvent) => void;
 }
 
 export interface BuildResult {

@@ -11,7 +11,7 @@ import type { Entry } from '../entries.js';
 import { fileError, UserError } from '../errors.js';
 import { canonicalJson } from '../json.js';
 import { Layout, LAYOUT_VERSION, type ImageIndex } from '../layout.js';
-import { familiarName, fullName, repositoryName, type DockerRef } from '../ref.js';
+import { familiarName, fullName, repositoryName } from '../ref.js';
 import { assertValid } from '../schema.js';
 import { syncDir, tempPath, type BlobStore } from '../store.js';
 import { tarStream } from '../tar.js';

@@ -3,8 +3,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { buildImage, type BaseImage, type BuildEvent, type BuildResult, type ImageBelow, type LayerSource, type Owner } from '../build.js';
-import type { CompressionName } from '../compress.js';
+import { buildImage, type BaseImage, type BuildResult, type ImageBelow, type ImageOutputOptions, type LayerSource, type Owner } from '../build.js';
 import type { LayerDescriptor, Platform } from '../descriptor.js';
 import { ancestors, cleanPath, normalise, parentOf, sourceDateEpoch, type Entry, type Normalisation } from '../entries.js';
 import { UserError, fileError } from '../errors.js';
@@ -31,9 +30,7 @@ import {
 } from './instructions.js';
 import { MAX_DOCKERFILE_BYTES, lineError } from './parse.js';
 
-export interface DockerfileBuildOptions {
-  /** The layout to write into: a path (created when missing or empty) or an open Layout. */
-  layout: string | Layout;
+export interface DockerfileBuildOptions extends ImageOutputOptions {
   /** The build context directory (default "."). */
   context?: string;
   /** The Dockerfile (default: Dockerfile, else Containerfile, in the context). */
@@ -42,18 +39,8 @@ export interface DockerfileBuildOptions {
   buildArgs?: Record<string, string>;
   /** The stage to build (default: the last). */
   target?: string;
-  /** The platform for FROM scratch and for choosing among a multi-platform base's images. */
-  platform?: Platform;
-  tags?: string[];
   /** Config changes applied on top of what the Dockerfile sets (as docker build's --label). */
   config?: ConfigChanges;
-  annotations?: Record<string, string>;
-  compression?: CompressionName;
-  compressionLevel?: number;
-  preserveMtime?: boolean;
-  sourceDateEpoch?: number;
-  concurrency?: number;
-  onEvent?: (event: BuildEvent) => void;
 }
 
 /** The PATH docker gives an image whose config has none (system.DefaultPathEnv on Linux). */

@@ -22,11 +22,3 @@ export async function writeLayer(store: BlobStore, entries: AsyncIterable<Entry>
   const { digest: diffId, size: uncompressedSize } = diff.result();
   return { ...desc, diffId, uncompressedSize };
 }
-
-/** Pass entries through while `observe` sees each one (to record a layer's changes as it streams). */
-export async function* tap(entries: AsyncIterable<Entry>, observe: (e: Entry) => void): AsyncGenerator<Entry> {
-  for await (const e of entries) {
-    observe(e);
-    yield e;
-  }
-}

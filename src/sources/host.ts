@@ -9,6 +9,14 @@ import { compareNames, type Entry, type EntryType } from '../entries.js';
 
 /** How many lstat calls run at once while a directory's children are listed. */
 const STAT_CONCURRENCY = 32;
+/**
+ * Small files are read ahead, several at once, while the tar writer works on the entries before
+ * them: waiting for each open and read in turn would add up over thousands of files. Bounded, so
+ * memory stays flat: at most this many entries ahead, holding at most this many bytes.
+ */
+const READ_AHEAD_ENTRIES = 32;
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+const READ_AHEAD_FILE_MAX = 512 * 1024;
 
 export interface HostOptions {
   /** How the source is named in errors ("--add ./x:/x"); defaults to the path. */
@@ -41,7 +49,71 @@ export async function* hostEntries(src: string, dest: string, opts: HostOptions 
   const top = entryFor(src, dest, st, where, links);
   if (top.type === 'symlink') top.linkname = await readLink(src, where);
   yield top;
-  if (st.isDirectory()) yield* walk(src, dest, where, links, opts.exclude);
+  if (st.isDirectory()) yield* readAhead(walk(src, dest, where, links, opts.exclude));
+}
+
+/** The entries in the same order, with the data of small files already being read. */
+async function* readAhead(entries: AsyncGenerator<Entry>): AsyncGenerator<Entry> {
+  const ahead: Array<{ entry: Entry; bytes: number }> = [];
+  let bytes = 0;
+  let done = false;
+  try {
+    for (;;) {
+      while (!done && ahead.length < READ_AHEAD_ENTRIES && bytes < READ_AHEAD_BYTES) {
+        const next = await entries.next();
+        if (next.done) {
+          done = true;
+          break;
+        }
+        const item = prefetch(next.value);
+        ahead.push(item);
+        bytes += item.bytes;
+      }
+      const item = ahead.shift();
+      if (!item) return;
+      bytes -= item.bytes;
+      yield item.entry;
+    }
+  } finally {
+    await entries.return(undefined);
+  }
+}
+
+/** How to read a small file's entry in one go (a file handle and one read, no stream). */
+const smallFiles = new WeakMap<Entry, () => Promise<Buffer>>();
+
+/** A small file's entry whose data is read now, into memory; any other entry as it is. */
+function prefetch(entry: Entry): { entry: Entry; bytes: number } {
+  const load = smallFiles.get(entry);
+  if (!load) return { entry, bytes: 0 };
+  const data = load();
+  // Seen by the tar writer when it opens the entry; until then a failure must not go unhandled.
+  data.catch(() => undefined);
+  return {
+    entry: { ...entry, open: () => Readable.from((async function* () { yield await data; })()) },
+    bytes: entry.size,
+  };
+}
+
+/** The first `size` bytes of a file; fewer is the file shrinking under us. */
+async function readSmall(hostPath: string, size: number, where: string): Promise<Buffer> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(hostPath, 'r');
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const { bytesRead } = await handle.read(buf, got, size - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    // The tar writer names a short read ("file changed size"); pass on what there is.
+    return buf.subarray(0, got);
+  } catch (err) {
+    throw prefixError(where, fileError(hostPath, err));
+  } finally {
+    await handle?.close();
+  }
 }
 
 async function* walk(
@@ -122,6 +194,7 @@ function entryFor(hostPath: string, imagePath: string, st: Stats, where: string,
     const size = st.size;
     entry.size = size;
     entry.open = () => openFile(hostPath, size, where);
+    if (size > 0 && size <= READ_AHEAD_FILE_MAX) smallFiles.set(entry, () => readSmall(hostPath, size, where));
   }
   return entry;
 }

@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { hostEntries } from '../../src/sources/host.js';
+import type { Entry } from '../../src/entries.js';
+import { UserError } from '../../src/errors.js';
+import { run, tempDir } from '../helpers.js';
+
+async function all(it: AsyncIterable<Entry>): Promise<Array<Entry & { data?: string }>> {
+  const out: Array<Entry & { data?: string }> = [];
+  for await (const e of it) {
+    let data: string | undefined;
+    if (e.open) {
+      const chunks: Buffer[] = [];
+      for await (const c of e.open()) chunks.push(c as Buffer);
+      data = Buffer.concat(chunks).toString();
+    }
+    out.push({ ...e, ...(data !== undefined ? { data } : {}) });
+  }
+  return out;
+}
+
+test('a tree: depth first, each directory\'s children in byte order, links as links, hard links once', async (t) => {
+  const src = path.join(await tempDir(t), 'src');
+  await fs.mkdir(path.join(src, 'b/inner'), { recursive: true });
+  await fs.mkdir(path.join(src, 'empty'));
+  await fs.writeFile(path.join(src, 'a.txt'), 'A');
+  await fs.writeFile(path.join(src, 'b/inner/deep'), 'D');
+  await fs.writeFile(path.join(src, 'B'), 'upper');
+  await fs.link(path.join(src, 'a.txt'), path.join(src, 'z-hard'));
+  await fs.symlink('a.txt', path.join(src, 'link'));
+  await fs.chmod(path.join(src, 'B'), 0o4750);
+  const entries = await all(hostEntries(src, 'app'));
+  assert.deepEqual(
+    entries.map((e) => [e.path, e.type, e.linkname ?? e.data ?? '']),
+    [
+      ['app', 'directory', ''],
+      ['app/B', 'file', 'upper'],
+      ['app/a.txt', 'file', 'A'],
+      ['app/b', 'directory', ''],
+      ['app/b/inner', 'directory', ''],
+      ['app/b/inner/deep', 'file', 'D'],
+      ['app/empty', 'directory', ''],
+      ['app/link', 'symlink', 'a.txt'],
+      ['app/z-hard', 'link', 'app/a.txt'],
+    ],
+  );
+  assert.equal(entries[1]!.mode, 0o4750);
+  assert.equal(entries[8]!.size, 0);
+});
+
+test('read-ahead keeps order and content across many small files and large ones', async (t) => {
+  const src = path.join(await tempDir(t), 'src');
+  await fs.mkdir(src);
+  const expected: Array<[string, string]> = [];
+  for (let i = 0; i < 300; i++) {
+    const name = `f${String(i).padStart(3, '0')}`;
+    // Every 50th file is larger than what is read ahead (512 KiB) and streams instead.
+    const content = i % 50 === 0 ? `${name}:`.repeat(100_000) : `${name}:`.repeat(i + 1);
+    await fs.writeFile(path.join(src, name), content);
+    expected.push([`d/${name}`, content]);
+  }
+  const entries = await all(hostEntries(src, 'd'));
+  assert.deepEqual(entries.slice(1).map((e) => [e.path, e.data]), expected);
+  assert.ok(entries.slice(1).every((e) => e.size === Buffer.byteLength(e.data!)));
+});
+
+test('SRC itself is followed when it is a symlink; a FIFO inside is refused naming it', async (t) => {
+  const base = await tempDir(t);
+  await fs.writeFile(path.join(base, 'real'), 'real data');
+  await fs.symlink('real', path.join(base, 'alias'));
+  const [only] = await all(hostEntries(path.join(base, 'alias'), 'x'));
+  assert.deepEqual([only?.type, only?.data], ['file', 'real data']);
+  await fs.mkdir(path.join(base, 'tree'));
+  await run('mkfifo', [path.join(base, 'tree', 'pipe')]);
+  await assert.rejects(all(hostEntries(path.join(base, 'tree'), 't', { where: '--add tree:/t' })), (err: unknown) =>
+    err instanceof UserError && /^--add tree:\/t: .*tree\/pipe: is a FIFO/.test(err.message));
+  await assert.rejects(all(hostEntries(path.join(base, 'missing'), 'm')), /missing: no such file or directory/);
+});

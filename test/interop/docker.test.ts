@@ -29,12 +29,15 @@ function cleanup(t: TestContext, names: string[]): void {
   });
 }
 
-/** The independent checker in ../shared (CI has it; elsewhere it may be missing). */
+/**
+ * The independent checker in ../shared: CI has it, a user's clone does not. Without it only the
+ * oracle's own step is left out (the test's other assertions still run); under CI it must be there.
+ */
 function oracle(t: TestContext, tool: 'check-layout' | 'check-docker-archive'): string | undefined {
   const file = path.join(ORACLE, tool);
   if (existsSync(file)) return file;
   if (CI) throw new Error(`${file} is missing, and CI=true allows no skip`);
-  t.skip(`${file} not found`);
+  t.diagnostic(`${file} not found: the oracle's check is left out`);
   return undefined;
 }
 
@@ -165,7 +168,6 @@ test('--format oci: docker 20.10 loads and runs it, skopeo and podman read it as
 test('from-docker of docker save (FROM scratch): check-layout passes, the image ID and diff_ids survive', async (t) => {
   if (!needDocker(t)) return;
   const check = oracle(t, 'check-layout');
-  if (!check) return;
   const dir = await lowercaseDir(t);
   const tag = `${NAME}-built:1`;
   await dockerBuild(t, dir, tag);
@@ -179,7 +181,7 @@ test('from-docker of docker save (FROM scratch): check-layout passes, the image 
   assert.equal(img.manifest.config.digest, inspect[0]!.Id);
   assert.deepEqual(img.config.rootfs.diff_ids, inspect[0]!.RootFS.Layers);
   cleanup(t, [`localhost${layout}:latest`]); // the name podman pull gives what the oracle runs
-  await run('bash', [check, layout, '--run', tag, '--expect', HELLO_LINE]);
+  if (check) await run('bash', [check, layout, '--run', tag, '--expect', HELLO_LINE]);
   // Back again: the layout's image loads into docker as the same image.
   await run('docker', ['rmi', '-f', tag]);
   await writeDockerArchive(layout, path.join(dir, 'again.tar'));
@@ -190,7 +192,6 @@ test('from-docker of docker save (FROM scratch): check-layout passes, the image 
 test('from-docker of skopeo\'s docker-archive (layer.tar symlinks) and of podman save', async (t) => {
   if (!requireTool(t, 'skopeo') || !requireTool(t, 'podman')) return;
   const check = oracle(t, 'check-layout');
-  if (!check) return;
   const dir = await tempDir(t);
   const tag = `${NAME}-sk:1`;
   cleanup(t, [tag]);
@@ -208,7 +209,7 @@ test('from-docker of skopeo\'s docker-archive (layer.tar symlinks) and of podman
     const img = await readImage(layout, tag);
     assert.equal(img.manifest.config.digest, built.config.digest, what);
     assert.deepEqual(img.config.rootfs.diff_ids, [built.layers[0]!.diffId], what);
-    await run('bash', [check, layout, '--no-tools']);
+    if (check) await run('bash', [check, layout, '--no-tools']);
   }
 });
 
@@ -252,7 +253,10 @@ test('to-docker of layouts that skopeo and umoci wrote; umoci insert\'s truncate
 test('the oracle passes on both formats of a two-image archive', async (t) => {
   if (!needDocker(t)) return;
   const check = oracle(t, 'check-docker-archive');
-  if (!check) return;
+  if (!check) {
+    t.skip('this test is the oracle\'s check alone');
+    return;
+  }
   const dir = await tempDir(t);
   const a = `${NAME}-orc:a`;
   const b = `${NAME}-orc:b`;

@@ -1,6 +1,5 @@
 // Building one image into a layout: layer sources in order → layers (concurrently, assembled in a
 // fixed order) → config → manifest → index.json. The one path the CLI and the Dockerfile share.
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { compressor as makeCompressor, type CompressionName } from './compress.js';
 import { MediaType, type Descriptor, type LayerDescriptor, type Platform } from './descriptor.js';
@@ -168,7 +167,6 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const record = opts.record ?? true;
   if (opts.staging && typeof opts.layout === 'string') throw new Error('buildImage: a shared staging store needs the open Layout it belongs to');
 
-  const createdDir = typeof opts.layout === 'string' && !(await exists(opts.layout));
   const layout = typeof opts.layout === 'string' ? await Layout.openOrCreate(opts.layout) : opts.layout;
   const store = opts.staging ?? (await layout.store.stage());
   try {
@@ -203,7 +201,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   } catch (err) {
     if (!opts.staging) {
       await store.discard();
-      if (typeof opts.layout === 'string') await layout.discardIfNew(createdDir);
+      if (typeof opts.layout === 'string') await layout.discardIfNew();
     }
     throw err;
   }
@@ -403,14 +401,6 @@ function createdByOf(source: LayerSource): string {
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** At most n tasks at once, started in the order they were queued (so a layer never waits on a later one). */
 class Semaphore {

@@ -4,6 +4,7 @@ import { Transform, type TransformCallback, type Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { MediaType } from './descriptor.js';
 import { UserError, usageError } from './errors.js';
+import { peekHead } from './streams.js';
 
 export type CompressionName = 'gzip' | 'zstd' | 'none';
 
@@ -129,41 +130,10 @@ export function decompressor(kind: DetectedCompression, where: string): Transfor
 }
 
 /**
- * The compression of a stream, read from its first bytes, which are put back: the caller then pipes
- * `input` through `decompressor(kind)`. Never guessed from a file name.
+ * The compression of a stream, read from its first bytes, and the stream to read from the start:
+ * the caller pipes it through `decompressor(kind)`. Never guessed from a file name.
  */
-export async function sniffCompression(input: Readable): Promise<DetectedCompression> {
-  const head = await peek(input, 4);
-  if (head.length > 0) input.unshift(head);
-  return detectCompression(head);
-}
-
-/** Read up to n bytes from the start of a stream without losing them (the caller unshifts). */
-async function peek(input: Readable, n: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let have = 0;
-  while (have < n) {
-    const chunk = input.read() as Buffer | null;
-    if (chunk !== null) {
-      chunks.push(chunk);
-      have += chunk.length;
-      continue;
-    }
-    if (input.readableEnded || input.destroyed) break;
-    const ended = await new Promise<boolean>((resolve, reject) => {
-      const onReadable = () => { cleanup(); resolve(false); };
-      const onEnd = () => { cleanup(); resolve(true); };
-      const onError = (err: Error) => { cleanup(); reject(err); };
-      const cleanup = () => {
-        input.off('readable', onReadable);
-        input.off('end', onEnd);
-        input.off('error', onError);
-      };
-      input.on('readable', onReadable);
-      input.on('end', onEnd);
-      input.on('error', onError);
-    });
-    if (ended) break;
-  }
-  return Buffer.concat(chunks);
+export async function sniffCompression(input: Readable): Promise<{ kind: DetectedCompression; stream: Readable }> {
+  const { head, stream } = await peekHead(input, 4);
+  return { kind: detectCompression(head), stream };
 }

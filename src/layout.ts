@@ -35,11 +35,14 @@ export class Layout {
   readonly store: BlobStore;
   /** True when this run made the directory or found it empty: a failed run removes what it made. */
   readonly isNew: boolean;
+  /** True when this run made the directory itself (it was missing), not just its contents. */
+  private readonly madeDir: boolean;
 
-  private constructor(root: string, isNew: boolean) {
+  private constructor(root: string, isNew: boolean, madeDir = false) {
     this.root = root;
     this.store = new BlobStore(root);
     this.isNew = isNew;
+    this.madeDir = madeDir;
   }
 
   /** Open an existing layout; a directory without `oci-layout` is refused. */
@@ -76,16 +79,16 @@ export class Layout {
       return layout;
     }
     await fs.mkdir(path.join(root, 'blobs', 'sha256'), { recursive: true });
-    const layout = new Layout(root, true);
+    const layout = new Layout(root, true, entries === undefined);
     await layout.writeFileAtomic(LAYOUT_FILE, canonicalJson({ imageLayoutVersion: LAYOUT_VERSION }), 'oci-layout');
     await layout.writeFileAtomic(INDEX_FILE, serialiseIndex(emptyIndex()), 'image-index');
     return layout;
   }
 
   /** Undo the creation of a layout this run made (on failure): the directory goes back to empty or away. */
-  async discardIfNew(createdDir: boolean): Promise<void> {
+  async discardIfNew(): Promise<void> {
     if (!this.isNew) return;
-    if (createdDir) {
+    if (this.madeDir) {
       await fs.rm(this.root, { recursive: true, force: true });
       return;
     }

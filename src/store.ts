@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { Hasher, digestHex, sha256, type Digest } from './digest.js';
 import type { Descriptor } from './descriptor.js';
 import { UserError } from './errors.js';
+import { readWhole } from './streams.js';
 
 /** The largest JSON document (manifest, index, config) we read into memory. */
 export const MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -139,9 +140,7 @@ export class BlobStore {
     if (size !== undefined && size > limit) {
       throw new UserError(`${this.root}: blob ${desc.digest} is ${size} bytes, more than the ${limit} allowed for a document`, 'ELAYOUT');
     }
-    const chunks: Buffer[] = [];
-    for await (const chunk of this.open(desc)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    return readWhole(this.open(desc), limit, `${this.root}: blob ${desc.digest}`);
   }
 
   async readJson(desc: { digest: Digest; size?: number }, what: string): Promise<unknown> {
@@ -169,8 +168,10 @@ export class BlobStore {
     const tmp = tempPath(into);
     const hasher = new Hasher();
     try {
-      // flush: the file is fsync'ed before it is closed, and pipeline waits for the close.
-      const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true });
+      // Opened before the pipeline starts: a stream that opens its own file could create it after
+      // a failed pipeline's clean-up had already run. flush: fsync before the close it waits for.
+      const handle = await fs.open(tmp, 'wx', 0o644);
+      const out = createWriteStream(tmp, { fd: handle, flush: true });
       const chain: Stage[] = [...stages, hasher];
       if (opts.onProgress) chain.push(progressTap(opts.onProgress));
       await pipeline([...chain, out] as unknown as [Readable, NodeJS.WritableStream]);

@@ -17,6 +17,7 @@ import { checkRefName, familiarName, parseDockerRef, withDefaultTag } from '../r
 import { assertValid, checkInput } from '../schema.js';
 import { MAX_JSON_BYTES, tempPath, type BlobStore } from '../store.js';
 import { readTar, type TarEntry } from '../tar.js';
+import { peekHead, readWhole } from '../streams.js';
 
 /** containers/image refuses a larger manifest.json (iolimits.MaxTarFileManifestSize); so do we. */
 export const MAX_MANIFEST_JSON_BYTES = 1024 * 1024;
@@ -79,7 +80,6 @@ export async function importDockerArchive(input: string | Readable, layout: stri
   const where = opts.where ?? (typeof input === 'string' ? input : 'archive');
   const compressor = makeCompressor(opts.compression ?? 'gzip', opts.compressionLevel);
   const source = typeof input === 'string' ? await openArchive(input) : input;
-  const createdDir = typeof layout === 'string' && !(await exists(layout));
   let target: Layout;
   try {
     target = typeof layout === 'string' ? await Layout.openOrCreate(layout) : layout;
@@ -102,7 +102,7 @@ export async function importDockerArchive(input: string | Readable, layout: stri
   } catch (err) {
     source.destroy();
     await store.discard();
-    if (typeof layout === 'string') await target.discardIfNew(createdDir);
+    if (typeof layout === 'string') await target.discardIfNew();
     throw err;
   }
 }
@@ -135,9 +135,6 @@ export async function openArchive(file: string): Promise<Readable> {
   return handle.createReadStream();
 }
 
-async function exists(p: string): Promise<boolean> {
-  return fs.lstat(p).then(() => true, () => false);
-}
 
 // ---------------------------------------------------------------------------------------------
 // The streamed pass
@@ -209,36 +206,22 @@ async function readFile(
   if (contents.links.has(key) || contents.directories.has(key)) refuse('appears twice with different content');
   const data = entry.open ? entry.open() : Readable.from([]);
   if (key === 'manifest.json' || key === 'repositories') {
-    const bytes = await readLimited(data, MAX_MANIFEST_JSON_BYTES, `${where}: ${key}`);
+    const bytes = await readWhole(data, MAX_MANIFEST_JSON_BYTES, `${where}: ${key}`);
     const before = key === 'manifest.json' ? contents.manifest : contents.repositories;
     if (before && !before.equals(bytes)) refuse('appears twice with different content');
     if (key === 'manifest.json') contents.manifest = bytes;
     else contents.repositories = bytes;
     return;
   }
-  const { head, rest } = await splitHead(data, 64);
+  const { head, stream } = await peekHead(data, 64);
   const text = head.toString('latin1').trimStart();
   const isDocument = detectCompression(head) === 'none' && (text.startsWith('{') || text.startsWith('['));
   const file = isDocument
-    ? await spoolDocument(rest, entry.name, scratch, contents.files.size)
-    : await stageLayer(rest, head, entry.name, where, store, compressor);
+    ? await spoolDocument(stream, entry.name, scratch, contents.files.size)
+    : await stageLayer(stream, head, entry.name, where, store, compressor);
   const before = contents.files.get(key);
   if (before && before.raw !== file.raw) refuse('appears twice with different content');
   contents.files.set(key, file);
-}
-
-async function readLimited(data: Readable, limit: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of data) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      data.destroy();
-      throw new UserError(`${what}: more than the ${limit} bytes allowed`, 'EINPUT');
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 async function spoolDocument(data: Readable, name: string, scratch: string, n: number): Promise<ArchiveFile> {
@@ -246,40 +229,6 @@ async function spoolDocument(data: Readable, name: string, scratch: string, n: n
   const raw = new Hasher();
   await pipeline(data, raw, createWriteStream(file, { flags: 'wx' }));
   return { kind: 'document', raw: raw.result().digest, size: raw.result().size, file, name };
-}
-
-/**
- * The first bytes of a stream (at least n, unless it is shorter) and a stream of all of it, head
- * included: what a file is decides where its bytes go.
- */
-async function splitHead(data: Readable, n: number): Promise<{ head: Buffer; rest: Readable }> {
-  const it = data[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const chunks: Buffer[] = [];
-  let have = 0;
-  let ended = false;
-  while (have < n) {
-    const next = await it.next();
-    if (next.done) {
-      ended = true;
-      break;
-    }
-    chunks.push(next.value);
-    have += next.value.length;
-  }
-  const head = Buffer.concat(chunks);
-  async function* all(): AsyncGenerator<Buffer> {
-    try {
-      if (head.length > 0) yield head;
-      while (!ended) {
-        const next = await it.next();
-        if (next.done) ended = true;
-        else yield next.value;
-      }
-    } finally {
-      if (!ended) await it.return?.();
-    }
-  }
-  return { head, rest: Readable.from(all(), { objectMode: false }) };
 }
 
 /** The one pass of a layer: raw digest → decompress → diff_id → compress → staging store. */
@@ -403,7 +352,7 @@ function checkNamedDigest(name: string, raw: Digest, field: string): void {
 
 /** A layer that looked like JSON as it passed (its first byte is "{"): through the layer pipeline now. */
 async function stageSpooledLayer(file: ArchiveFile & { kind: 'document' }, where: string, store: BlobStore, compressor: Compressor): Promise<LayerDescriptor> {
-  const { head, rest } = await splitHead(createReadStream(file.file), 4);
-  const staged = await stageLayer(rest, head, file.name, where, store, compressor);
+  const { head, stream } = await peekHead(createReadStream(file.file), 4);
+  const staged = await stageLayer(stream, head, file.name, where, store, compressor);
   return (staged as ArchiveFile & { kind: 'layer' }).layer;
 }

@@ -81,7 +81,6 @@ export async function buildDockerfile(opts: DockerfileBuildOptions): Promise<Bui
   const buildArgs = opts.buildArgs ?? {};
   const metaArgs = metaArgValues(dockerfile, buildArgs);
 
-  const createdDir = typeof opts.layout === 'string' && !(await exists(opts.layout));
   const layout = typeof opts.layout === 'string' ? await Layout.openOrCreate(opts.layout) : opts.layout;
   const staging = await layout.store.stage();
   try {
@@ -92,7 +91,7 @@ export async function buildDockerfile(opts: DockerfileBuildOptions): Promise<Bui
     return result;
   } catch (err) {
     await staging.discard();
-    if (typeof opts.layout === 'string') await layout.discardIfNew(createdDir);
+    if (typeof opts.layout === 'string') await layout.discardIfNew();
     throw err;
   }
 }
@@ -779,11 +778,3 @@ async function* extracted(entries: AsyncIterable<Entry>, dest: string, lower: Lo
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.lstat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -13,6 +13,7 @@ import { compressor as makeCompressor, type CompressionName } from '../compress.
 import { openArchive, stageDockerArchive, type ImportedImage } from '../docker/read.js';
 import { cleanPath } from '../entries.js';
 import { readTar } from '../tar.js';
+import { readWhole } from '../streams.js';
 import { bestMatch, formatPlatform, hostPlatform, platformMatches } from '../platform.js';
 import { familiarName, fullName, parseDockerRef, withDefaultTag } from '../ref.js';
 import { checkInput } from '../schema.js';
@@ -117,8 +118,7 @@ async function ociArchiveTransport(reference: string, ctx: ResolveContext): Prom
         const digest = parseDigest(`sha256:${blob[1]}`, where);
         await ctx.staging.put([entry.open!()], { mediaType: 'application/octet-stream', expected: { digest, size: entry.size } });
       } else if (name === INDEX_FILE || name === LAYOUT_FILE) {
-        if (entry.size > MAX_INDEX_BYTES) throw new UserError(`${where}: ${name} is ${entry.size} bytes, more than the ${MAX_INDEX_BYTES} allowed`, 'EINPUT');
-        const bytes = await readAll(entry.open!());
+        const bytes = await readWhole(entry.open!(), MAX_INDEX_BYTES, `${where}: ${name}`);
         if (name === INDEX_FILE) indexBytes = bytes;
         else layoutBytes = bytes;
       }
@@ -189,11 +189,6 @@ function byRefName(index: ImageIndex, ref: string | undefined, source: string, c
   return found;
 }
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /**
  * A name tagged in the target layout: as written, or as docker normalises it (`base` is

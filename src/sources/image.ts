@@ -10,6 +10,7 @@ import type { LayerDescriptor } from '../descriptor.js';
 import { baseName, cleanPath, compareNames, parentOf, type Entry } from '../entries.js';
 import { UserError } from '../errors.js';
 import { LayerChanges, LowerTree } from '../lower.js';
+import { readWhole } from '../streams.js';
 import { readTar, type TarEntry } from '../tar.js';
 
 /** The layers of an image and how to open each one's (compressed, verified) bytes. */
@@ -159,9 +160,7 @@ export class ImageFilesystem {
     const layer = image.layers[node.layer]!;
     for await (const e of layerEntries(image, layer, node.layer)) {
       if (e.path !== (node.dataPath ?? resolved) || e.type !== 'file') continue;
-      const chunks: Buffer[] = [];
-      for await (const chunk of e.open!()) chunks.push(chunk as Buffer);
-      return Buffer.concat(chunks);
+      return readWhole(e.open!(), limit, `${image.where}: /${resolved}`);
     }
     throw new UserError(`${image.where}: /${resolved}: its data is missing from layer ${node.layer + 1}`, 'EINPUT');
   }
@@ -284,9 +283,9 @@ export async function* layerEntries(image: ImageLayers, layer: LayerDescriptor, 
   const where = `${image.where}: layer ${index + 1} (${layer.digest})`;
   const blob = image.open(layer);
   try {
-    const kind = await sniffCompression(blob);
+    const { kind, stream } = await sniffCompression(blob);
     const bytes = decompressor(kind, where);
-    pipeline(blob, bytes).catch(() => {
+    pipeline(stream, bytes).catch(() => {
       // An error here destroys `bytes`, and readTar reports it.
     });
     for await (const e of readTar(bytes, where)) {

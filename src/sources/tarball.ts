@@ -28,14 +28,14 @@ export async function* tarballEntries(path: string, opts: TarballOptions = {}): 
   }
   const file = handle.createReadStream();
   try {
-    let kind;
+    let sniffed;
     try {
-      kind = await sniffCompression(file);
+      sniffed = await sniffCompression(file);
     } catch (err) {
       throw fileError(where, err);
     }
-    const bytes = decompressor(kind, where);
-    pipeline(file, bytes).catch(() => {
+    const bytes = decompressor(sniffed.kind, where);
+    pipeline(sniffed.stream, bytes).catch(() => {
       // A read error destroys `bytes` with it, and readTar reports it.
     });
     // Type of every path seen so far: hard links may only name an earlier entry.

@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { UserError } from '../src/errors.js';
 
 export const execFileP = promisify(execFile);
 
@@ -217,5 +219,26 @@ export async function busyboxRootfs(t: TestContext): Promise<string | undefined>
     if (CI) throw err;
     t.skip(`busybox rootfs unavailable: ${(err as Error).message.split('\n')[0]}`);
     return undefined;
+  }
+}
+
+/** assert.throws for a usage error (a UserError with code EUSAGE) whose message matches. */
+export function assertUsage(fn: () => unknown, pattern: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof UserError, `expected a UserError, got ${String(err)}`);
+    assert.equal(err.code, 'EUSAGE');
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+/** A sparse file of `size` bytes holding one "x" at `at`: what tar --sparse archives as sparse. */
+export async function sparseFile(file: string, size: number, at: number): Promise<void> {
+  await run('truncate', ['-s', String(size), file]);
+  const fd = await fs.open(file, 'r+');
+  try {
+    await fd.write(Buffer.from('x'), 0, 1, at);
+  } finally {
+    await fd.close();
   }
 }

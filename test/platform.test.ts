@@ -11,15 +11,7 @@ import {
 } from '../src/platform.js';
 import type { Platform } from '../src/descriptor.js';
 import { UserError } from '../src/errors.js';
-
-function assertUsage(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof UserError, `expected a UserError, got ${String(err)}`);
-    assert.equal(err.code, 'EUSAGE');
-    assert.match(err.message, pattern);
-    return true;
-  });
-}
+import { assertUsage } from './helpers.js';
 
 describe('parsePlatform', () => {
   const cases: Array<[string, Platform]> = [

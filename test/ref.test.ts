@@ -10,20 +10,11 @@ import {
   withDefaultTag,
   type DockerRef,
 } from '../src/ref.js';
-import { UserError } from '../src/errors.js';
+import { assertUsage } from './helpers.js';
 import { parseDigest } from '../src/digest.js';
 
 const HEX = 'a'.repeat(32) + '0123456789abcdef'.repeat(2);
 const DIGEST = parseDigest(`sha256:${HEX}`);
-
-function assertUsage(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
-    assert.ok(err instanceof UserError, `expected a UserError, got ${String(err)}`);
-    assert.equal(err.code, 'EUSAGE');
-    assert.match(err.message, pattern);
-    return true;
-  });
-}
 
 describe('checkRefName', () => {
   const good = [

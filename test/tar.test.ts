@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Entry } from '../src/entries.js';
 import { UserError } from '../src/errors.js';
 import { readTar, tarStream, type TarEntry } from '../src/tar.js';
-import { execFileP, listTar, tempDir, type ListedEntry } from './helpers.js';
+import { execFileP, listTar, sparseFile, tempDir, type ListedEntry } from './helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -623,10 +623,7 @@ with tarfile.open(sys.argv[1], 'w', format=tarfile.USTAR_FORMAT) as tf:
   it('refuses GNU sparse entries, PAX sparse entries (0.0, 0.1 and 1.0) and unknown types', async (t) => {
     const dir = await tempDir(t);
     const sparse = path.join(dir, 'holes');
-    await execFileP('truncate', ['-s', '10M', sparse]);
-    const fd = await fs.open(sparse, 'r+');
-    await fd.write(Buffer.from('x'), 0, 1, 5_000_000);
-    await fd.close();
+    await sparseFile(sparse, 10 * 1024 * 1024, 5_000_000);
     const variants: Array<[string, string[]]> = [
       ['gnu', ['--format=gnu']],
       ['pax-1.0', ['--format=pax']],

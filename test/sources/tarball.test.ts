@@ -10,7 +10,7 @@ import type { Entry } from '../../src/entries.js';
 import { UserError } from '../../src/errors.js';
 import { tarballEntries } from '../../src/sources/tarball.js';
 import { tarStream } from '../../src/tar.js';
-import { execFileP, listTar, tempDir, type ListedEntry } from '../helpers.js';
+import { execFileP, listTar, sparseFile, tempDir, type ListedEntry } from '../helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -261,10 +261,7 @@ describe('tarballEntries', () => {
     it('GNU and PAX sparse files', async (t) => {
       const dir = await tempDir(t);
       const sparse = path.join(dir, 'holes');
-      await execFileP('truncate', ['-s', '10M', sparse]);
-      const fd = await fs.open(sparse, 'r+');
-      await fd.write(Buffer.from('x'), 0, 1, 5_000_000);
-      await fd.close();
+      await sparseFile(sparse, 10 * 1024 * 1024, 5_000_000);
       for (const format of ['gnu', 'pax']) {
         const file = path.join(dir, `${format}.tar`);
         await execFileP('tar', ['-C', dir, '--sparse', `--format=${format}`, '-cf', file, 'holes']);

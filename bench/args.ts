@@ -13,6 +13,8 @@ export interface Options {
   /** Where the markdown report is written. */
   out: string;
   rootfsMb: number;
+  /** Host folders the rootfs workload samples. */
+  rootfsFrom: string[];
   tinyFiles: number;
   /** Sizes of the big workload in MiB; RSS flatness is judged between the smallest and the largest. */
   bigMb: number[];
@@ -27,6 +29,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --dir DIR          scratch directory (default ${path.join(os.tmpdir(), 'oci-pack-bench')})
   --out FILE         the markdown report (default bench/RESULTS.md; DIR/RESULTS-quick.md with --quick)
   --rootfs-mb N      size of the tree copied from /usr (default 250; 8 with --quick)
+  --rootfs-from D,D  host folders the rootfs tree is sampled from (default /usr/lib,/usr/share,/usr/bin)
   --tiny-files N     files of 0-200 bytes in 1,111 folders (default 100000; 2000 with --quick)
   --big-mb A,B       sizes of the 4-file big workload in MiB (default 512,2048; 16,64 with --quick)
   --only W,W         only the tasks whose id contains one of the words (layout, none, to-docker, tiny, ...)`;
@@ -55,6 +58,7 @@ export function parseOptions(argv: string[], repoRoot: string): Options | 'help'
         dir: { type: 'string' },
         out: { type: 'string' },
         'rootfs-mb': { type: 'string' },
+        'rootfs-from': { type: 'string' },
         'tiny-files': { type: 'string' },
         'big-mb': { type: 'string' },
         only: { type: 'string' },
@@ -75,6 +79,7 @@ export function parseOptions(argv: string[], repoRoot: string): Options | 'help'
     dir,
     out: path.resolve(v.out ?? (quick ? path.join(dir, 'RESULTS-quick.md') : path.join(repoRoot, 'bench', 'RESULTS.md'))),
     rootfsMb: positiveInt('rootfs-mb', v['rootfs-mb'] ?? (quick ? '8' : '250')),
+    rootfsFrom: (v['rootfs-from'] ?? '/usr/lib,/usr/share,/usr/bin').split(',').map((s) => path.resolve(s.trim())),
     tinyFiles: positiveInt('tiny-files', v['tiny-files'] ?? (quick ? '2000' : '100000')),
     bigMb: [...new Set(bigMb)].sort((a, b) => a - b),
     only: (v.only ?? '').split(',').map((s) => s.trim()).filter(Boolean),

@@ -18,7 +18,6 @@ export interface Workload {
 
 /** Bumped whenever a generator changes what it writes, so stale workloads are remade. */
 const GENERATOR_VERSION = 2;
-const ROOTFS_SOURCES = ['/usr/lib', '/usr/share', '/usr/bin'];
 /** One huge library would dominate the tree; a real rootfs is many files of ordinary size. */
 const ROOTFS_MAX_FILE = 8 << 20;
 /** The share of bytes in already-compressed files; images of distributions have about this much. */
@@ -99,9 +98,9 @@ async function walkHost(dir: string, out: HostEntry[]): Promise<void> {
  * by a hash of the path, not alphabetically), so the same machine always gives the same tree; a
  * share of the bytes drawn from already-compressed files (gz, xz, jar, png...), as in real images.
  */
-async function makeRootfs(dir: string, targetMb: number): Promise<Omit<Workload, 'path'>> {
+async function makeRootfs(dir: string, targetMb: number, sources: string[]): Promise<Omit<Workload, 'path'>> {
   const host: HostEntry[] = [];
-  for (const src of ROOTFS_SOURCES) await walkHost(src, host);
+  for (const src of sources) await walkHost(src, host);
   const ranked = host.map((e) => ({ e, r: createHash('sha1').update(e.rel).digest('hex') })).sort((a, b) => (a.r < b.r ? -1 : a.r > b.r ? 1 : 0));
   const target = targetMb * 1024 * 1024;
   let bytes = 0;
@@ -136,7 +135,7 @@ async function makeRootfs(dir: string, targetMb: number): Promise<Omit<Workload,
   const share = bytes ? Math.round((100 * compressed) / bytes) : 0;
   return {
     id: 'rootfs',
-    description: `${(bytes / 1e6).toFixed(0)} MB, ${files.toLocaleString('en')} files and links sampled from ${ROOTFS_SOURCES.join(', ')}, ${share}% of the bytes already compressed`,
+    description: `${(bytes / 1e6).toFixed(0)} MB, ${files.toLocaleString('en')} files and links sampled from ${sources.join(', ')}, ${share}% of the bytes already compressed`,
     bytes,
     files,
   };
@@ -185,7 +184,8 @@ async function writeChunks(file: string, size: number, chunk: (n: number) => Buf
 async function makeBig(dir: string, mb: number): Promise<Omit<Workload, 'path'>> {
   const size = Math.floor((mb * 1024 * 1024) / BIG_FILES);
   const random = prng(0xb16);
-  const pool = Array.from({ length: 16 }, () => textBlock(random, CHUNK));
+  // Enough distinct blocks that gzip's 32 KiB window never sees a repeat, few enough to make quickly.
+  const pool = Array.from({ length: Math.min(16, Math.ceil(size / CHUNK)) }, () => textBlock(random, CHUNK));
   for (let i = 0; i < BIG_FILES; i++) {
     if (i < BIG_FILES / 2) {
       const bytes = randomStream(`big ${i}`);
@@ -199,6 +199,7 @@ async function makeBig(dir: string, mb: number): Promise<Omit<Workload, 'path'>>
 
 export interface WorkloadSizes {
   rootfsMb: number;
+  rootfsFrom: string[];
   tinyFiles: number;
   bigMb: number[];
 }
@@ -218,7 +219,7 @@ export async function prepareWorkloads(root: string, sizes: WorkloadSizes, fresh
     return w;
   };
   const list = [
-    await made(`rootfs-${sizes.rootfsMb}mb`, { mb: sizes.rootfsMb, sources: ROOTFS_SOURCES }, (d) => makeRootfs(d, sizes.rootfsMb)),
+    await made(`rootfs-${sizes.rootfsMb}mb`, { mb: sizes.rootfsMb, sources: sizes.rootfsFrom }, (d) => makeRootfs(d, sizes.rootfsMb, sizes.rootfsFrom)),
     await made(`tiny-${sizes.tinyFiles}`, { files: sizes.tinyFiles }, (d) => makeTiny(d, sizes.tinyFiles)),
   ];
   for (const mb of sizes.bigMb) list.push(await made(`big-${mb}mb`, { mb }, (d) => makeBig(d, mb)));

@@ -91,7 +91,7 @@ test('npm run bench -- --quick runs every tool and writes a report with numbers 
     ['layout --add big-1:/', 'tar \\| pigz -6 \\| sha256sum', 'pigz'],
     ['layout --add tiny:/ --compression none', 'tar \\| openssl dgst -sha256', 'openssl'],
     ['to-docker (the rootfs image)', 'skopeo copy', 'skopeo'],
-    ['--version', 'node -e 0', 'node'],
+    ['--version', 'node -e 0', process.execPath],
   ] as const) {
     const row = peerRow(title, peer);
     assert.ok(row, `no ${peer} row under ${title}`);

@@ -52,7 +52,7 @@ function rssCeiling(results: TaskResult[]): Verdict {
   for (const r of results) {
     for (const s of r.ours.samples) if (s.rss !== undefined && (!worst || s.rss > worst.rss)) worst = { rss: s.rss, id: r.task.id };
   }
-  if (!worst) return { target, measured: 'not measured (needs GNU time)', verdict: 'n/a' };
+  if (!worst) return { target, measured: 'not measured', verdict: 'n/a' };
   const measured = `highest ${(worst.rss / MB).toFixed(0)} MB (${worst.id})`;
   if (worst.rss < RSS_CEILING) return { target, measured, verdict: 'PASS' };
   return { target, measured, verdict: 'MISS', gap: `${((worst.rss - RSS_CEILING) / MB).toFixed(0)} MB over` };

@@ -42,6 +42,8 @@ export function parseTimeOutput(text: string): { cpu: number; rss: number } | un
 }
 
 let counter = 0;
+/** No run of any tool on any workload should take this long; one that does is stuck. */
+const RUN_TIMEOUT_S = 1800;
 
 /** Runs argv once; stdout is discarded, the tail of stderr explains a failure. */
 export async function measure(argv: string[]): Promise<Outcome> {
@@ -51,16 +53,21 @@ export async function measure(argv: string[]): Promise<Outcome> {
   try {
     const started = process.hrtime.bigint();
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+      // Its own process group, so that a run that hangs is killed with every process of its pipeline.
+      const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
       let stderr = '';
+      const timer = setTimeout(() => {
+        stderr += `\nkilled after ${RUN_TIMEOUT_S} s`;
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      }, RUN_TIMEOUT_S * 1000);
       child.stderr.setEncoding('utf8').on('data', (t: string) => void (stderr = (stderr + t).slice(-4000)));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stderr }));
+      child.on('error', (err) => (clearTimeout(timer), reject(err)));
+      child.on('close', (code) => (clearTimeout(timer), resolve({ code, stderr })));
     });
     const wall = Number(process.hrtime.bigint() - started) / 1e9;
     if (code !== 0) {
       const why = stderr.trim().split('\n').filter((l) => !/^Command exited with non-zero status/.test(l)).slice(-3).join(' / ');
-      return { ok: false, error: `exit ${code}: ${why || '(no message)'}` };
+      return { ok: false, error: `${code === null ? 'killed' : `exit ${code}`}: ${why || '(no message)'}` };
     }
     if (!useTime) return { ok: true, sample: { wall } };
     const usage = parseTimeOutput(await fs.readFile(timeFile, 'utf8'));

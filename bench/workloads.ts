@@ -45,6 +45,13 @@ async function eachLimit<T>(items: T[], limit: number, fn: (item: T, index: numb
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+/** Files and links under dir: a cheap check that nothing was removed from a workload since it was made. */
+async function countEntries(dir: string): Promise<number> {
+  let n = 0;
+  for (const d of await fs.readdir(dir, { withFileTypes: true })) n += d.isDirectory() ? await countEntries(path.join(dir, d.name)) : 1;
+  return n;
+}
+
 /**
  * A workload made by `make` under root/name, reused when its marker (written last, beside the tree so
  * it is not packed with it) says it was made completely with the same parameters.
@@ -55,12 +62,10 @@ async function cached(root: string, name: string, params: unknown, fresh: boolea
   if (!fresh) {
     try {
       const marker = JSON.parse(await fs.readFile(markerFile, 'utf8')) as Marker;
-      if (marker.version === GENERATOR_VERSION && JSON.stringify(marker.params) === JSON.stringify(params)) {
-        await fs.access(dir);
-        return { ...marker.workload, path: dir };
-      }
+      const same = marker.version === GENERATOR_VERSION && JSON.stringify(marker.params) === JSON.stringify(params);
+      if (same && (await countEntries(dir)) === marker.workload.files) return { ...marker.workload, path: dir };
     } catch {
-      // No marker or an unreadable one: make the workload again.
+      // No marker, an unreadable one, or no tree: make the workload again.
     }
   }
   await fs.rm(markerFile, { force: true });

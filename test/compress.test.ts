@@ -1,0 +1,185 @@
+// The parallel gzip: readable by every gunzip, the same bytes whatever the chunking and thread-pool
+// size, stored blocks for what does not compress, and a failed source leaves nothing behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { promisify } from 'node:util';
+import { compressor, GZIP_BLOCK_SIZE, GZIP_OS_BYTE } from '../src/compress.js';
+import { ParallelGzip, crc32, tableCrc32 } from '../src/gzip.js';
+import { BlobStore } from '../src/store.js';
+import { MediaType } from '../src/descriptor.js';
+import { ROOT, requireTool, run, snapshot, tempDir } from './helpers.js';
+
+const gunzip = promisify(zlib.gunzip);
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** Bytes that do not compress, the same on every run (sha256 in counter mode). */
+function noise(n: number, seed = 'noise'): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  for (let at = 0, i = 0; at < n; i++) at += createHash('sha256').update(`${seed}${i}`).digest().copy(out, at);
+  return out;
+}
+
+function text(n: number): Buffer {
+  const words = ['layer', 'blob', 'digest', 'manifest', 'index', 'config', 'tar', 'gzip', 'the', 'of'];
+  let s = '';
+  for (let i = 0; s.length < n; i++) s += words[(i * 7 + (i >> 3)) % words.length] + (i % 13 === 0 ? '\n' : ' ');
+  return Buffer.from(s.slice(0, n));
+}
+
+/** Several MB of mixed content: text, noise, text, so blocks of both kinds and a text tail. */
+const MIXED = Buffer.concat([text(2_500_000), noise(2_000_000), text(1_300_001)]);
+
+async function gz(input: Buffer | Buffer[], make: () => NodeJS.ReadWriteStream = () => compressor('gzip').create()[0]!): Promise<Buffer> {
+  const out: Buffer[] = [];
+  const chunks = Array.isArray(input) ? input : [input];
+  await pipeline(Readable.from(chunks), make(), new Writable({ write(c: Buffer, _e, cb) { out.push(c); cb(); } }));
+  return Buffer.concat(out);
+}
+
+async function systemGunzip(t: import('node:test').TestContext, bytes: Buffer, expect: Buffer): Promise<void> {
+  if (!requireTool(t, 'gzip')) return;
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'x.gz');
+  await fs.writeFile(file, bytes);
+  await run('gzip', ['-t', file]);
+  const back = await new Promise<Buffer>((resolve, reject) => {
+    const child = spawn('gzip', ['-dc', file]);
+    const parts: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => parts.push(c));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(parts)) : reject(new Error(`gzip -dc exit ${code}`))));
+  });
+  assert.ok(back.equals(expect), 'gzip -dc gives the input back');
+}
+
+test('compressor("gzip") is one parallel gzip stage with the pinned header', async () => {
+  const stages = compressor('gzip').create();
+  assert.equal(stages.length, 1);
+  assert.ok(stages[0] instanceof ParallelGzip);
+  const out = await gz(text(1000));
+  assert.deepEqual([...out.subarray(0, 10)], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, GZIP_OS_BYTE]);
+});
+
+test('mixed input round-trips through node gunzip, gzip -t and gzip -dc, and compresses', async (t) => {
+  const out = await gz(MIXED);
+  assert.ok((await gunzip(out)).equals(MIXED));
+  assert.ok(out.length < MIXED.length * 0.6, `${out.length} of ${MIXED.length}`);
+  assert.equal(out.readUInt32LE(out.length - 8), crc32(MIXED));
+  assert.equal(out.readUInt32LE(out.length - 4), MIXED.length);
+  await systemGunzip(t, out, MIXED);
+});
+
+test('the same bytes however the input was chunked', async () => {
+  const whole = await gz(MIXED);
+  const odd: Buffer[] = [];
+  for (let at = 0, n = 1; at < MIXED.length; at += n, n = (n * 31 + 7) % 100_003) odd.push(MIXED.subarray(at, at + n));
+  const blockSized: Buffer[] = [];
+  for (let at = 0; at < MIXED.length; at += GZIP_BLOCK_SIZE - 1) blockSized.push(MIXED.subarray(at, at + GZIP_BLOCK_SIZE - 1));
+  assert.equal(sha256(await gz(odd)), sha256(whole));
+  assert.equal(sha256(await gz(blockSized)), sha256(whole));
+});
+
+test('the same bytes with a thread pool of 1 and of 8 (and whatever concurrency follows)', async () => {
+  const script = `
+    import { createHash } from 'node:crypto';
+    import { Readable, Writable } from 'node:stream';
+    import { pipeline } from 'node:stream/promises';
+    import { compressor } from ${JSON.stringify(path.join(ROOT, 'dist', 'src', 'compress.js'))};
+    const chunks = [];
+    process.stdin.on('data', (c) => chunks.push(c));
+    await new Promise((r) => process.stdin.on('end', r));
+    const h = createHash('sha256');
+    await pipeline(Readable.from([Buffer.concat(chunks)]), ...compressor('gzip').create(), new Writable({ write(c, _e, cb) { h.update(c); cb(); } }));
+    process.stdout.write(h.digest('hex'));
+  `;
+  const inChild = (threads: string) =>
+    new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, UV_THREADPOOL_SIZE: threads } });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exit ${code}: ${err}`))));
+      child.stdin.end(MIXED);
+    });
+  const [one, eight] = await Promise.all([inChild('1'), inChild('8')]);
+  assert.match(one, /^[0-9a-f]{64}$/);
+  assert.equal(one, eight);
+  assert.equal(one, sha256(await gz(MIXED)));
+  // And with explicit concurrencies in this process, down to one block at a time.
+  for (const concurrency of [1, 3]) {
+    const out = await gz(MIXED, () => new ParallelGzip({ level: 6, blockSize: GZIP_BLOCK_SIZE, osByte: GZIP_OS_BYTE, concurrency }));
+    assert.equal(sha256(out), one, `concurrency ${concurrency}`);
+  }
+});
+
+test('noise is stored, not deflated: whole 65535-byte stored blocks, output barely larger than input', async (t) => {
+  const input = noise(GZIP_BLOCK_SIZE);
+  const out = await gz(input);
+  // header, the block as stored blocks (5 bytes each of 65535), the empty final block (03 00), trailer
+  assert.equal(out.length, 10 + input.length + 5 * Math.ceil(input.length / 65535) + 2 + 8);
+  assert.equal(out[10], 0, 'a stored block, not final');
+  assert.equal(out.readUInt16LE(11), 65535);
+  assert.equal(out.readUInt16LE(13), 0);
+  assert.ok((await gunzip(out)).equals(input));
+  await systemGunzip(t, out, input);
+});
+
+test('empty input is a valid, empty gzip member', async (t) => {
+  const out = await gz([]);
+  assert.equal(out.length, 20);
+  assert.equal((await gunzip(out)).length, 0);
+  await systemGunzip(t, out, Buffer.alloc(0));
+});
+
+test('exactly one block, and one block and a byte', async (t) => {
+  for (const n of [GZIP_BLOCK_SIZE, GZIP_BLOCK_SIZE + 1]) {
+    const input = text(n);
+    const out = await gz(input);
+    assert.ok((await gunzip(out)).equals(input), `${n} bytes`);
+    await systemGunzip(t, out, input);
+  }
+});
+
+test('a block primed with the previous 32 KiB compresses a repeat across the cut', async () => {
+  // The second block repeats the first block's last 16 KiB of noise: back-references only if primed.
+  const block = 64 * 1024;
+  const first = noise(block, 'a');
+  const tail = first.subarray(block - 16 * 1024);
+  const input = Buffer.concat([first, tail, tail, tail, tail]);
+  const out = await gz(input, () => new ParallelGzip({ level: 6, blockSize: block, osByte: GZIP_OS_BYTE }));
+  assert.ok(out.length < block + 4 * 1024, `${out.length}`);
+  assert.ok((await gunzip(out)).equals(input));
+});
+
+test('the table CRC-32 (for Nodes without zlib.crc32) agrees with zlib', () => {
+  for (const b of [Buffer.alloc(0), Buffer.from('123456789'), MIXED.subarray(0, 70_000)]) {
+    assert.equal(tableCrc32(b), zlib.crc32 ? zlib.crc32(b) : crc32(b));
+  }
+  assert.equal(tableCrc32(Buffer.from('123456789')), 0xcbf43926);
+  assert.equal(tableCrc32(Buffer.from('6789'), tableCrc32(Buffer.from('12345'))), 0xcbf43926);
+});
+
+test('an error in the source destroys the pipeline and leaves no blob and no temp file', async (t) => {
+  const root = await tempDir(t);
+  const store = new BlobStore(root);
+  await fs.mkdir(store.dir, { recursive: true });
+  const before = await snapshot(root);
+  const stages = compressor('gzip').create();
+  async function* failing() {
+    yield text(3 * GZIP_BLOCK_SIZE);
+    yield noise(GZIP_BLOCK_SIZE);
+    throw new Error('source broke');
+  }
+  await assert.rejects(store.put([Readable.from(failing()), ...stages], { mediaType: MediaType.layerGzip }), /source broke/);
+  assert.ok(stages.every((s) => s.destroyed));
+  assert.deepEqual(await snapshot(root), before);
+});

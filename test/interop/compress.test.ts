@@ -64,11 +64,9 @@ test('umoci unpack and skopeo copy read it', async (t) => {
 test('podman pulls and runs it; docker loads the gzip blob itself and runs it', async (t) => {
   if (!requireTool(t, 'podman') || !requireTool(t, 'docker', dockerRunning)) return;
   const { out, base } = await layout(t);
-  t.after(async () => {
-    await run('docker', ['rmi', '-f', TAG]).catch(() => undefined);
-    await run('podman', ['rmi', '-f', TAG]).catch(() => undefined);
-  });
+  t.after(() => run('docker', ['rmi', '-f', TAG]).catch(() => undefined));
   const pulled = (await run('podman', ['pull', '-q', `oci:${out}:${TAG}`])).trim().split('\n').at(-1)!;
+  t.after(() => run('podman', ['rmi', '-f', pulled]).catch(() => undefined));
   assert.equal(await run('podman', [...PODMAN_RUN, pulled]), `${HELLO_LINE}\n`);
   // A docker-save archive whose layer file is our gzip blob: docker load decompresses it with Go's
   // gzip and checks the result against the config's diff_id (to-docker would hand it plain tar).

@@ -200,3 +200,25 @@ test('an error in the source destroys the pipeline and leaves no blob and no tem
   assert.ok(stages.every((s) => s.destroyed));
   assert.deepEqual(await snapshot(root), before);
 });
+
+test('a consumer that stops reading stops the source: a few blocks in flight, not the whole input', async () => {
+  let produced = 0;
+  const block = 64 * 1024;
+  const source = Readable.from((function* () {
+    for (let i = 0; i < 400; i++) {
+      produced += block;
+      yield text(block);
+    }
+  })());
+  const gzip = new ParallelGzip({ level: 1, blockSize: block, osByte: GZIP_OS_BYTE, concurrency: 2 });
+  const stalled = new Writable({ highWaterMark: 1024, write() { /* never calls back */ } });
+  const done = pipeline(source, gzip, stalled).catch(() => undefined);
+  for (let last = -1; last !== produced; ) {
+    last = produced;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  // Each stream's buffer (16 KiB objects, 16 KiB bytes) and a few blocks: far below 400 blocks.
+  assert.ok(produced <= 40 * block, `${produced / block} blocks read while nothing was consumed`);
+  stalled.destroy();
+  await done;
+});

@@ -10,7 +10,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
-import { compressor, GZIP_BLOCK_SIZE, GZIP_OS_BYTE } from '../src/compress.js';
+import { compressor, DEFAULT_GZIP_LEVEL, GZIP_BLOCK_SIZE, GZIP_OS_BYTE } from '../src/compress.js';
 import { ParallelGzip, crc32, tableCrc32 } from '../src/gzip.js';
 import { BlobStore } from '../src/store.js';
 import { MediaType } from '../src/descriptor.js';
@@ -133,7 +133,7 @@ test('the same bytes with a thread pool of 1 and of 8 (and whatever concurrency 
   assert.equal(one, sha256(await gz(MIXED)));
   // And with explicit concurrencies in this process, down to one block at a time.
   for (const concurrency of [1, 3]) {
-    const out = await gz(MIXED, () => new ParallelGzip({ level: 6, blockSize: GZIP_BLOCK_SIZE, osByte: GZIP_OS_BYTE, concurrency }));
+    const out = await gz(MIXED, () => new ParallelGzip({ level: DEFAULT_GZIP_LEVEL, blockSize: GZIP_BLOCK_SIZE, osByte: GZIP_OS_BYTE, concurrency }));
     assert.equal(sha256(out), one, `concurrency ${concurrency}`);
   }
 });

@@ -59,6 +59,14 @@ test('umoci unpack and skopeo copy read it', async (t) => {
   const archive = path.join(base, 'skopeo.tar');
   await run('skopeo', ['copy', '--quiet', `oci:${out}:${TAG}`, `docker-archive:${archive}:${TAG}`]);
   assert.ok((await fs.stat(archive)).size > data.length);
+  // from-docker compresses the archive's plain layer with the same compressor: the same digest.
+  const back = path.join(base, 'back');
+  const r = await cli('from-docker', archive, back);
+  assert.equal(r.status, 0, r.stderr);
+  const original = (await readImage(out, TAG)).manifest.layers[0]!.digest;
+  const index = JSON.parse(await fs.readFile(path.join(back, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+  const manifest = JSON.parse(await fs.readFile(blobFile(back, index.manifests[0]!.digest), 'utf8')) as { layers: Array<{ digest: string }> };
+  assert.equal(manifest.layers[0]?.digest, original);
 });
 
 test('podman pulls and runs it; docker loads the gzip blob itself and runs it', async (t) => {

@@ -222,3 +222,22 @@ test('a consumer that stops reading stops the source: a few blocks in flight, no
   stalled.destroy();
   await done;
 });
+
+test('a layer under one block is byte for byte what one zlib gzip stream writes (OS byte pinned)', async () => {
+  const input = text(200_000);
+  for (const level of [1, DEFAULT_GZIP_LEVEL, 9]) {
+    const ours = await gz(input, () => compressor('gzip', level).create()[0]!);
+    const zlibs = Buffer.from(await promisify(zlib.gzip)(input, { level }));
+    zlibs[9] = GZIP_OS_BYTE;
+    assert.equal(sha256(ours), sha256(zlibs), `level ${level}`);
+  }
+});
+
+test('levels 0 and 9 round-trip over deflated and stored blocks', async () => {
+  const input = Buffer.concat([text(150_000), noise(150_000, 9), text(100_000)]);
+  for (const level of [0, 9]) {
+    const out = await gz(input, () => new ParallelGzip({ level, blockSize: 64 * 1024, osByte: GZIP_OS_BYTE }));
+    assert.ok((await gunzip(out)).equals(input), `level ${level}`);
+    if (level === 0) assert.ok(out.length < input.length + 100, `level 0: ${out.length}`);
+  }
+});

@@ -4,8 +4,7 @@ import { createReadStream } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
-import { ParallelGzip } from '../src/gzip.js';
-import { GZIP_OS_BYTE } from '../src/compress.js';
+import { GZIP_OS_BYTE, ParallelGzip } from '../src/compress.js';
 
 // usage: node dist/bench/gzip-table.js FILE [LEVELS] [BLOCK_KIB...]; LEVELS like 1,3,6,9.
 const [file, levelList = '1,3,6,9', ...blocks] = process.argv.slice(2);

@@ -14,7 +14,7 @@ const AMD64 = { os: 'linux', architecture: 'amd64' };
 const GOLDEN = {
   diffId: 'sha256:5d29ddb45130e359b6aa51df03e3257f964ae4d9447108095f8adebe98a7723c',
   config: 'sha256:c98cc00d0699ae1755512a57474ec43554bda58c7b5cde9731ce31fec6252336',
-  layer: 'sha256:28791e86cbf6e93715c07041a012c320299419e829d9cc01bcd7ed3433075d2e',
+  layer: 'sha256:051628b85de819d1cd4eb3f2caa3827a45c6d92cfe70641da41dd17204bb06c3',
 };
 
 function hello(layout: string, extra: Partial<Parameters<typeof buildImage>[0]> = {}) {

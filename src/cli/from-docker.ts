@@ -22,7 +22,7 @@ export function fromDockerCommand(io: Io, argv: readonly string[], setStatus: (s
         .positional('archive', { type: 'string', demandOption: true, describe: 'a docker-save archive, or - for stdin' })
         .positional('dir', { type: 'string', demandOption: true, describe: 'the layout (created when missing or empty)' })
         .option('compression', { type: 'string', default: 'gzip', requiresArg: true, describe: 'how layers are stored: gzip, none or zstd' })
-        .option('compression-level', { type: 'number', requiresArg: true, describe: 'gzip 0-9 (default 6), zstd 1-22' })
+        .option('compression-level', { type: 'number', requiresArg: true, describe: 'gzip 0-9 (default 4), zstd 1-22' })
         .example('$0 from-docker hello.tar ./out', 'docker save output into a layout')
         .example('docker save hello | $0 from-docker - ./out', 'straight from docker') as never,
     handler: async (args) => {

@@ -71,7 +71,7 @@ export function layoutCommand(io: Io, argv: readonly string[], setStatus: (s: nu
         .option('annotation', { type: 'string', array: true, requiresArg: true, describe: 'K=V, on the manifest' })
         .option('tag', { type: 'string', array: true, requiresArg: true, describe: 'REF, stored as org.opencontainers.image.ref.name (e.g. hello:latest)' })
         .option('compression', { type: 'string', default: 'gzip', requiresArg: true, describe: 'gzip, none or zstd' })
-        .option('compression-level', { type: 'number', requiresArg: true, describe: 'gzip 0-9 (default 6), zstd 1-22' })
+        .option('compression-level', { type: 'number', requiresArg: true, describe: 'gzip 0-9 (default 4), zstd 1-22' })
         .option('preserve-mtime', { type: 'boolean', default: false, describe: 'keep host mtimes (clamped to SOURCE_DATE_EPOCH when set)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary instead of the digest' })
         .option('quiet', { type: 'boolean', alias: 'q', default: false, describe: 'no progress or warnings on stderr' })

@@ -26,11 +26,11 @@ export function loginCommand(io: Io, setStatus: (s: number) => void, stdin: () =
           .option('username', { type: 'string', alias: 'u', demandOption: true, requiresArg: true, describe: 'the user name' })
           .option('password', { type: 'string', alias: 'p', requiresArg: true, describe: 'the password (visible to other users; prefer --password-stdin)' })
           .option('password-stdin', { type: 'boolean', default: false, describe: 'read the password from stdin' })
-          .conflicts('password', 'password-stdin')
           .example('echo "$PW" | $0 login localhost:5000 -u me --password-stdin', ''),
         false,
       ) as never,
     handler: async (args) => {
+      if (args.password !== undefined && args['password-stdin']) throw usageError('--password and --password-stdin: give one');
       let password = args.password;
       if (args['password-stdin']) password = (await readWhole(stdin(), 64 * 1024, 'stdin')).toString('utf8').replace(/\r?\n$/, '');
       if (password === undefined || password === '') throw usageError('a password is needed: --password-stdin (or -p)');

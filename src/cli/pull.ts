@@ -29,11 +29,11 @@ export function pullCommand(io: Io, setStatus: (s: number) => void): CommandModu
           .option('platform', { type: 'string', requiresArg: true, describe: 'OS/ARCH[/VARIANT] to take from an index (default: this machine)' })
           .option('all', { type: 'boolean', default: false, describe: 'take an index whole, every platform' })
           .option('concurrency', { type: 'number', default: 4, requiresArg: true, describe: 'blobs fetched at once' })
-          .conflicts('all', 'platform')
           .example('$0 pull docker://localhost:5000/hello:latest out', 'into ./out, tagged localhost:5000/hello:latest'),
       ) as never,
     handler: async (args) => {
       if (!args.src.startsWith('docker://')) throw usageError(`${args.src}: the source must be docker://HOST/REPO[:TAG]`);
+      if (args.all && args.platform !== undefined) throw usageError('--all and --platform: give one (all platforms, or one)');
       if (!(args.concurrency >= 1)) throw usageError(`--concurrency ${args.concurrency}: expected 1 or more`);
       const result = await pullImage({
         ...registryOptions(args),

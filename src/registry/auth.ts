@@ -27,7 +27,7 @@ export function parseChallenges(header: string | string[] | undefined): Challeng
       while (i < text.length && /[\s,]/.test(text[i]!)) i++;
     };
     const token = (): string => {
-      const m = /^[!#$%&'*+\-.^_`|~0-9A-Za-z/]+=*/.exec(text.slice(i));
+      const m = /^[!#$%&'*+\-.^_`|~0-9A-Za-z/]+/.exec(text.slice(i));
       if (!m) return '';
       i += m[0].length;
       return m[0];
@@ -35,7 +35,6 @@ export function parseChallenges(header: string | string[] | undefined): Challeng
     let current: Challenge | undefined;
     while (i < text.length) {
       skipSpace();
-      const start = i;
       const name = token();
       if (name === '') {
         i++;
@@ -57,10 +56,6 @@ export function parseChallenges(header: string | string[] | undefined): Challeng
           value = token();
         }
         current.params[name.toLowerCase()] = value;
-        continue;
-      }
-      if (name.includes('=')) {
-        i = start + name.length;
         continue;
       }
       current = { scheme: name.toLowerCase(), params: {} };

@@ -53,7 +53,10 @@ export function parseChallenges(header: string | string[] | undefined): Challeng
           }
           i++;
         } else {
-          value = token();
+          // Lenient beyond RFC 7235's token: some registries leave a URL unquoted.
+          const m = /^[^,\s]+/.exec(text.slice(i));
+          value = m?.[0] ?? '';
+          i += value.length;
         }
         current.params[name.toLowerCase()] = value;
         continue;

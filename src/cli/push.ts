@@ -26,12 +26,13 @@ export function pushCommand(io: Io, setStatus: (s: number) => void): CommandModu
           .positional('src', { type: 'string', demandOption: true, describe: 'the image in the layout: a ref name or sha256:…' })
           .positional('dest', { type: 'string', demandOption: true, describe: 'docker://HOST/REPO[:TAG|@sha256:…]' })
           .option('concurrency', { type: 'number', default: 4, requiresArg: true, describe: 'blobs uploaded at once' })
-          .option('chunk-size', { type: 'number', requiresArg: true, describe: 'upload blobs larger than this many bytes in chunks of it' })
+          .option('chunk-size', { type: 'number', requiresArg: true, describe: 'upload blobs larger than this many bytes in PATCH chunks of it (default 256 MiB; 0: one PUT each)' })
           .option('mount-from', { type: 'string', array: true, requiresArg: true, describe: 'REPO of the same registry to mount blobs from (repeatable)' })
           .example('$0 push out hello:latest docker://localhost:5000/hello:latest', 'push the image tagged hello:latest in ./out'),
       ) as never,
     handler: async (args) => {
       if (!args.dest.startsWith('docker://')) throw usageError(`${args.dest}: the destination must be docker://HOST/REPO[:TAG]`);
+      if (args['chunk-size'] !== undefined && !(args['chunk-size'] >= 0)) throw usageError(`--chunk-size ${args['chunk-size']}: expected a number of bytes`);
       if (!(args.concurrency >= 1)) throw usageError(`--concurrency ${args.concurrency}: expected 1 or more`);
       const result = await pushImage({
         ...registryOptions(args),

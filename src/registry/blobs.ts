@@ -10,6 +10,8 @@ import { registryError, type RegistryClient } from './client.js';
 import { drain, type HttpResponse } from './http.js';
 
 const MAX_REDIRECTS = 5;
+/** Larger blobs go up in PATCH chunks of this size: a proxy's body limit is likelier met, and progress is acknowledged. */
+export const DEFAULT_CHUNK_SIZE = 256 * 1024 * 1024;
 
 /** Where the bytes of a blob to push come from: the whole blob verified, or a byte range of it. */
 export interface BlobSource {
@@ -19,7 +21,7 @@ export interface BlobSource {
 }
 
 export interface UploadOptions {
-  /** Blobs larger than this go up in PATCH chunks of this size; smaller ones in one PUT (default: never chunked). */
+  /** Blobs larger than this go up in PATCH chunks of this size, smaller ones in one PUT; 0: always one PUT. */
   chunkSize?: number;
   /** Repositories of the same registry to mount the blob from before uploading it. */
   mountFrom?: readonly string[];
@@ -87,7 +89,8 @@ export async function pushBlob(client: RegistryClient, repository: string, src: 
   await client.withRetries(async () => {
     const start = session ?? (await startUpload(client, repository, scopes, what));
     session = undefined;
-    if (opts.chunkSize !== undefined && src.desc.size > opts.chunkSize) await uploadChunks(client, start, src, opts.chunkSize, scopes, what);
+    const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    if (chunkSize > 0 && src.desc.size > chunkSize) await uploadChunks(client, start, src, chunkSize, scopes, what);
     else await uploadWhole(client, start, src, scopes, what);
   });
   return 'pushed';

@@ -3,7 +3,7 @@
 import { UserError, type ErrorCode } from '../errors.js';
 import { Authorizer } from './auth.js';
 import { findCredentials, type CredentialOptions } from './credentials.js';
-import { drain, makeAgents, NetworkError, readBody, send, type HttpResponse, type TlsOptions } from './http.js';
+import { drain, isCertificateError, makeAgents, NetworkError, readBody, send, type HttpResponse, type TlsOptions } from './http.js';
 import { plainHttpAllowed, type RegistryRef } from './reference.js';
 import type { Readable } from 'node:stream';
 import type * as http from 'node:http';
@@ -83,7 +83,8 @@ export class RegistryClient {
       res = await this.request('GET', '/v2/', { scopes: [], retry: !plainAllowed, noAuth: true });
     } catch (err) {
       // A loopback or --tls-verify=false registry that does not speak TLS: plain HTTP, as skopeo does.
-      if (!plainAllowed || !(err instanceof NetworkError)) throw err;
+      // A certificate we do not trust is a TLS registry: falling back would only hide the real problem.
+      if (!plainAllowed || !(err instanceof NetworkError) || isCertificateError(err)) throw err;
       this.base = new URL(`http://${host}/`);
       res = await this.request('GET', '/v2/', { scopes: [], noAuth: true });
     }

@@ -109,6 +109,24 @@ function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
+/** Node's codes for a certificate that does not verify: HTTPS works, trust is missing. */
+const CERT_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** Whether a failure is a certificate that does not verify (never a reason to try plain HTTP). */
+export function isCertificateError(err: unknown): boolean {
+  const cause = err instanceof NetworkError ? err.cause : err;
+  return CERT_ERRORS.has((cause as NodeJS.ErrnoException | undefined)?.code ?? '');
+}
+
 function describe(err: Error): string {
   const code = (err as NodeJS.ErrnoException).code;
   switch (code) {
@@ -122,7 +140,10 @@ function describe(err: Error): string {
     case 'EAI_AGAIN':
       return 'no such host';
     default:
-      return code ? `${err.message}` : err.message;
+      if (code !== undefined && CERT_ERRORS.has(code)) {
+        return `${err.message} (the registry's certificate is not trusted: give --cert-dir with its CA, or --tls-verify=false)`;
+      }
+      return err.message;
   }
 }
 

@@ -7,7 +7,7 @@ import { UserError, usageError } from '../errors.js';
 import { Layout } from '../layout.js';
 import { pushBlob, type UploadOptions, type UploadOutcome } from './blobs.js';
 import { RegistryClient, type RegistryOptions } from './client.js';
-import { parseManifest, putManifest } from './manifests.js';
+import { hasManifest, parseManifest, putManifest } from './manifests.js';
 import { parseRegistryRef, shownName, type RegistryRef } from './reference.js';
 import { repositoryScope } from './auth.js';
 import { mapLimit } from './limit.js';
@@ -98,7 +98,11 @@ class Pusher {
     const bytes = await this.layout.store.read(desc);
     const doc = parseManifest(bytes, desc.digest, desc.mediaType, `${this.layout.root}: ${desc.digest}`);
     if (doc.kind === 'index') {
-      for (const child of doc.children) await this.node(child, child.digest, depth + 1);
+      for (const child of doc.children) {
+        // A manifest the repository has by digest comes with its blobs: nothing under it to send.
+        if (await hasManifest(this.client, this.dest.repository, child.digest, this.scopes)) continue;
+        await this.node(child, child.digest, depth + 1);
+      }
     } else {
       await mapLimit(doc.children, this.opts.concurrency ?? 4, (blob) => this.blob(blob));
     }

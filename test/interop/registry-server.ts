@@ -27,6 +27,8 @@ export interface RegistryServer {
 
 export interface RegistryConfig {
   auth?: 'htpasswd' | 'token';
+  /** Serve HTTPS with a self-signed certificate for 127.0.0.1, left in <dir>/certs/ca.crt. */
+  tls?: boolean;
   user?: string;
   password?: string;
 }
@@ -68,11 +70,18 @@ export async function startRegistry(t: TestContext, cfg: RegistryConfig = {}): P
       `auth:\n  token:\n    realm: http://127.0.0.1:${issuer.port}/token\n    service: oci-pack-test\n` +
       `    issuer: oci-pack-test-issuer\n    rootcertbundle: ${issuer.certFile}\n`;
   }
+  let tls = '';
+  if (cfg.tls) {
+    const certs = path.join(dir, 'certs');
+    await fs.mkdir(certs);
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'server.key'), '-out', path.join(certs, 'ca.crt'), '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    tls = `  tls:\n    certificate: ${path.join(certs, 'ca.crt')}\n    key: ${path.join(dir, 'server.key')}\n`;
+  }
   const config = path.join(dir, 'config.yml');
   await fs.writeFile(
     config,
     `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'data')}\n  delete:\n    enabled: true\n` +
-      `http:\n  addr: 127.0.0.1:${port}\n${auth}`,
+      `http:\n  addr: 127.0.0.1:${port}\n${tls}${auth}`,
   );
   let child: ChildProcess | undefined;
   const server: RegistryServer = {
@@ -104,7 +113,7 @@ async function waitForPort(port: number, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/v2/', timeout: 1000 }, (res) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/', timeout: 1000 }, (res) => {
         res.resume();
         resolve(true);
       });

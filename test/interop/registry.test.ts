@@ -266,6 +266,25 @@ test('bearer tokens from an issuer the registry trusts: scopes, cache, refusal',
   assert.deepEqual(mounted.blobs, { exists: 0, mounted: 2, pushed: 0 });
 });
 
+test('TLS: a registry with its own CA is trusted through --cert-dir, or with --tls-verify=false', async (t) => {
+  if (!needRegistry(t) || !requireTool(t, 'skopeo') || !requireTool(t, 'openssl')) return;
+  const reg = await startRegistry(t, { tls: true });
+  const layout = await helloLayout(t);
+  const dest = `docker://${reg.host}/${PREFIX}/tls:v1`;
+  const untrusted = await cli('push', layout, 'hello:latest', dest);
+  assert.equal(untrusted.status, 1);
+  assert.match(untrusted.stderr, /^oci-pack: GET https:\/\/127\.0\.0\.1:\d+\/v2\/: self[- ]signed certificate \(the registry's certificate is not trusted: give --cert-dir with its CA, or --tls-verify=false\)\n$/);
+  const certs = path.join(reg.dir, 'certs');
+  const ok = await cli('push', layout, 'hello:latest', dest, '--cert-dir', certs, '-q');
+  assert.equal(ok.status, 0, ok.stderr);
+  const digest = ok.stdout.trim().split('@')[1]!;
+  assert.equal((await run('skopeo', ['inspect', '--cert-dir', certs, '--format', '{{.Digest}}', dest])).trim(), digest);
+  const out = await tempDir(t, 'oci-pack-reg-tls-');
+  const pulled = await cli('pull', dest, out, '--tls-verify=false', '--json');
+  assert.equal(pulled.status, 0, pulled.stderr);
+  assert.equal((JSON.parse(pulled.stdout) as { digest: string }).digest, digest);
+});
+
 test('faults: a 500 on one blob, a stalled registry, a connection cut mid-blob, the registry killed mid-upload', async (t) => {
   if (!needRegistry(t) || !requireTool(t, 'skopeo')) return;
   const reg: RegistryServer = await startRegistry(t);

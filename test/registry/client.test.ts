@@ -138,3 +138,29 @@ test('a blob whose bytes do not match its digest is refused, and the layout stay
   assert.equal(served, 1, 'a digest mismatch is not retried');
   assert.deepEqual(await snapshot(dir), before, 'the empty directory is empty again');
 });
+
+test('a blob redirected to storage elsewhere is fetched there, without our credentials', async (t) => {
+  const layer = Buffer.from('layer bytes');
+  const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
+  const manifest = canonicalJson({
+    schemaVersion: 2,
+    mediaType: MediaType.manifest,
+    config: { mediaType: MediaType.config, digest: sha256(config), size: config.length },
+    layers: [{ mediaType: MediaType.layerGzip, digest: sha256(layer), size: layer.length }],
+  });
+  const storageAuth: (string | undefined)[] = [];
+  const storage = await serve(t, (req, res) => {
+    storageAuth.push(req.headers.authorization);
+    res.writeHead(200).end(req.url === '/layer' ? layer : config);
+  });
+  const host = await serve(t, (req, res) => {
+    if (req.headers.authorization !== `Basic ${Buffer.from('u:p').toString('base64')}`) return void res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="r"' }).end();
+    if (req.url === '/v2/') return void res.writeHead(200).end('{}');
+    if (req.url?.includes('/manifests/')) return void res.writeHead(200, { 'Content-Type': MediaType.manifest }).end(manifest);
+    res.writeHead(307, { Location: `http://${storage}/${req.url?.endsWith(sha256(layer)) ? 'layer' : 'config'}` }).end();
+  });
+  const dir = await tempDir(t);
+  const got = await pullImage({ ref: `docker://${host}/a/b:v1`, layout: dir, creds: 'u:p' });
+  assert.deepEqual(got.blobs, { fetched: 2, present: 0 });
+  assert.deepEqual(storageAuth, [undefined, undefined]);
+});

@@ -1,5 +1,5 @@
 // `oci-pack pull docker://HOST/REPO:TAG <layout>`: an image (one platform) or a whole index from a
-// registry into a layout; the digest and ref name on stdout, one line per blob on stderr.
+// registry into a layout; the digest and ref name on stdout, one line per blob on stderr when it is a terminal.
 import type { CommandModule } from 'yargs';
 import { usageError } from '../errors.js';
 import { parsePlatform } from '../platform.js';
@@ -44,7 +44,7 @@ export function pullCommand(io: Io, setStatus: (s: number) => void): CommandModu
         ...(args.tag !== undefined ? { tag: args.tag } : {}),
         ...(args.platform !== undefined ? { platform: parsePlatform(args.platform) } : {}),
         onEvent: (e) => {
-          if (!args.quiet && !args.json) io.stderr(`blob ${shortDigest(e.digest)} ${e.outcome === 'present' ? 'already in the layout' : 'fetched'} (${humanSize(e.size)})\n`);
+          if (!args.quiet && !args.json && io.stderrIsTty) io.stderr(`blob ${shortDigest(e.digest)} ${e.outcome === 'present' ? 'already in the layout' : 'fetched'} (${humanSize(e.size)})\n`);
         },
       });
       io.stdout(args.json ? `${JSON.stringify(result)}\n` : `${[result.digest, ...result.tags].join(' ')}\n`);

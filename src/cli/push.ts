@@ -1,5 +1,5 @@
 // `oci-pack push <layout> <SRC_REF> docker://HOST/REPO:TAG`: an image or index of a layout to a
-// registry; the pushed name with its digest on stdout, one line per blob on stderr.
+// registry; the pushed name with its digest on stdout, one line per blob on stderr when it is a terminal.
 import type { CommandModule } from 'yargs';
 import { usageError } from '../errors.js';
 import { pushImage } from '../registry/push.js';
@@ -43,7 +43,7 @@ export function pushCommand(io: Io, setStatus: (s: number) => void): CommandModu
         ...(args['chunk-size'] !== undefined ? { chunkSize: args['chunk-size'] } : {}),
         ...(args['mount-from'] ? { mountFrom: args['mount-from'] } : {}),
         onEvent: (e) => {
-          if (args.quiet || args.json) return;
+          if (args.quiet || args.json || !io.stderrIsTty) return;
           if (e.type === 'blob') io.stderr(`blob ${shortDigest(e.digest)} ${e.outcome === 'exists' ? 'already there' : e.outcome} (${humanSize(e.size)})\n`);
           else io.stderr(`manifest ${shortDigest(e.digest)} as ${e.reference}\n`);
         },

@@ -22,7 +22,7 @@ export function registryFlags<T>(y: Argv<T>, withCreds = true): Argv<T & Registr
     .option('tls-verify', { type: 'boolean', default: true, describe: 'verify TLS certificates; =false also allows plain HTTP (loopback hosts always may)' })
     .option('cert-dir', { type: 'string', requiresArg: true, describe: 'a folder of *.crt CAs and a *.cert/*.key client certificate' })
     .option('timeout', { type: 'number', default: 60, requiresArg: true, describe: 'seconds the registry may stay silent before a request fails' })
-    .option('quiet', { type: 'boolean', alias: 'q', default: false, describe: 'no progress on stderr' })
+    .option('quiet', { type: 'boolean', alias: 'q', default: false, describe: 'no progress on stderr (shown only on a terminal)' })
     .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' }) as unknown as Argv<T & RegistryArgs>;
 }
 

@@ -84,6 +84,8 @@ export function send(req: HttpRequest, agents: { http: http.Agent; https: https.
       if (response) response.destroy(e);
       else reject(e);
       r.destroy();
+      // A body stream left paused would keep its file open.
+      if (req.body && !Buffer.isBuffer(req.body)) req.body.destroy();
     };
     // An idle timeout, not a total one: a large blob may take long, a silent registry may not.
     r.setTimeout(req.timeoutMs, () => {

@@ -164,3 +164,25 @@ test('a blob redirected to storage elsewhere is fetched there, without our crede
   assert.deepEqual(got.blobs, { fetched: 2, present: 0 });
   assert.deepEqual(storageAuth, [undefined, undefined]);
 });
+
+test('an index without the platform asked for: the platforms it has are named, nothing written', async (t) => {
+  const index = canonicalJson({
+    schemaVersion: 2,
+    mediaType: MediaType.index,
+    manifests: [
+      { mediaType: MediaType.manifest, digest: sha256('a'), size: 1, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+      { mediaType: MediaType.manifest, digest: sha256('b'), size: 1, platform: { os: 'linux', architecture: 's390x' } },
+    ],
+  });
+  const host = await serve(t, (req, res) => {
+    if (req.url === '/v2/') return void res.writeHead(200).end('{}');
+    res.writeHead(200, { 'Content-Type': MediaType.index }).end(index);
+  });
+  const dir = await tempDir(t);
+  await assert.rejects(pullImage({ ref: `docker://${host}/a/b:v1`, layout: dir, platform: { os: 'linux', architecture: 'amd64' } }), (err: Error & { code?: string }) => {
+    assert.equal(err.message, `${host}/a/b:v1: no image for linux/amd64 in its index (it has linux/arm64/v8, linux/s390x; --all takes them all)`);
+    assert.equal(err.code, 'ENOTFOUND');
+    return true;
+  });
+  assert.deepEqual(await snapshot(dir), {});
+});

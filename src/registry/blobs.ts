@@ -7,7 +7,7 @@ import type { Descriptor } from '../descriptor.js';
 import { UserError } from '../errors.js';
 import { VerifyingStream, type BlobStore } from '../store.js';
 import { registryError, type RegistryClient } from './client.js';
-import { drain, type HttpResponse } from './http.js';
+import { drain, NetworkError, type HttpResponse } from './http.js';
 
 const MAX_REDIRECTS = 5;
 /** Larger blobs go up in PATCH chunks of this size: a proxy's body limit is likelier met, and progress is acknowledged. */
@@ -45,7 +45,7 @@ export async function hasBlob(client: RegistryClient, repository: string, digest
 /** GET a blob into `store` (a staging store), verified against its digest and size while it streams. */
 export async function fetchBlob(client: RegistryClient, repository: string, desc: Descriptor, store: BlobStore, scopes: readonly string[]): Promise<void> {
   const what = blobWhat(client, repository, desc.digest);
-  await client.withRetries(async () => {
+  await named(what, client.withRetries(async () => {
     let url = client.url(`/v2/${repository}/blobs/${desc.digest}`);
     let res = await client.request('GET', url, { scopes, retry: false });
     for (let n = 0; [301, 302, 303, 307, 308].includes(res.status) && typeof res.headers.location === 'string'; n++) {
@@ -56,7 +56,17 @@ export async function fetchBlob(client: RegistryClient, repository: string, desc
     }
     if (res.status !== 200) throw await registryError(res, what);
     await store.put([res.body, new VerifyingStream(desc.digest, desc.size, what)], { mediaType: desc.mediaType, expected: { digest: desc.digest, size: desc.size } });
-  });
+  }));
+}
+
+/** A dropped connection's error, which names only a URL, prefixed with the blob it was for. */
+async function named<T>(what: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof NetworkError) throw new NetworkError(`${what}: ${err.message}`, err.cause);
+    throw err;
+  }
 }
 
 /**
@@ -86,13 +96,13 @@ export async function pushBlob(client: RegistryClient, repository: string, src: 
     }
     throw await registryError(res, `${what} (mount from ${from})`);
   }
-  await client.withRetries(async () => {
+  await named(what, client.withRetries(async () => {
     const start = session ?? (await startUpload(client, repository, scopes, what));
     session = undefined;
     const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
     if (chunkSize > 0 && src.desc.size > chunkSize) await uploadChunks(client, start, src, chunkSize, scopes, what);
     else await uploadWhole(client, start, src, scopes, what);
-  });
+  }));
   return 'pushed';
 }
 

@@ -379,7 +379,7 @@ test('faults: a 500 on one blob, a stalled registry, a connection cut mid-blob, 
     await fs.writeFile(path.join(out, 'index.json'), canonicalJson({ schemaVersion: 2, mediaType: MediaType.index, manifests: [] }));
     const before = await snapshot(out);
     await assert.rejects(pullImage({ ref: `docker://${proxy.host}/${PREFIX}/fault500:once`, layout: out, retries: 2, backoffMs: 20 }), (err: Error) => {
-      assert.match(err.message, /connection reset|aborted|socket hang up|closed/);
+      assert.match(err.message, new RegExp(`^blob ${victim} at ${proxy.host}/${PREFIX}/fault500: GET http://.*: (connection reset|aborted|socket hang up|.*closed)`));
       return true;
     });
     assert.equal(cuts, 3, 'the first attempt and two retries');
@@ -402,6 +402,23 @@ test('faults: a 500 on one blob, a stalled registry, a connection cut mid-blob, 
     const res = await pushImage({ layout, ref: 'hello:latest', dest: `docker://${proxy.host}/${PREFIX}/killed:v1`, retries: 5, backoffMs: 200 });
     assert.ok(killed);
     assert.equal(await skopeoDigest(`docker://${reg.host}/${PREFIX}/killed:v1`), res.digest);
+  });
+
+  await t.test('the registry killed mid-upload for good: the error names the blob', async () => {
+    proxy.decide = (req) => {
+      if (req.method !== 'PUT' || !isVictimUpload(req.url)) return 'forward';
+      return (creq, cres) => {
+        creq.once('data', () => void reg.kill());
+        forward(creq, cres, reg.port);
+      };
+    };
+    await assert.rejects(pushImage({ layout, ref: 'hello:latest', dest: `docker://${proxy.host}/${PREFIX}/killed-for-good:v1`, retries: 2, backoffMs: 50 }), (err: Error & { code?: string }) => {
+      // The upload in flight, or another one the dead registry refused: each names its blob.
+      assert.match(err.message, new RegExp(`^push blob sha256:[0-9a-f]{64} at ${proxy.host}/${PREFIX}/killed-for-good: (POST|PUT|HEAD) http://\\S+: (connection reset by the registry|socket hang up)$`));
+      return true;
+    });
+    proxy.decide = () => 'forward';
+    await reg.start();
   });
 
   await t.test('the registry killed for good: a clear error after the retries', async () => {

@@ -94,7 +94,8 @@ export async function pushBlob(client: RegistryClient, repository: string, src: 
       await drain(res);
       break;
     }
-    throw await registryError(res, `${what} (mount from ${from})`);
+    // Mounting is an optimisation: a refusal (no access to that repository, no support) is not an error.
+    await drain(res);
   }
   await named(what, client.withRetries(async () => {
     const start = session ?? (await startUpload(client, repository, scopes, what));

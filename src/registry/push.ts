@@ -2,7 +2,8 @@
 // mount, upload) a few at a time, each manifest after its blobs, an index after its manifests.
 import { createReadStream } from 'node:fs';
 import { parseDigest, type Digest } from '../digest.js';
-import type { Descriptor } from '../descriptor.js';
+import { REF_NAME_ANNOTATION, type Descriptor } from '../descriptor.js';
+import { isBareTag, parseDockerRef } from '../ref.js';
 import { UserError, usageError } from '../errors.js';
 import { Layout } from '../layout.js';
 import { pushBlob, type UploadOptions, type UploadOutcome } from './blobs.js';
@@ -17,7 +18,8 @@ export interface PushImageOptions extends RegistryOptions, UploadOptions {
   layout: string | Layout;
   /** The image in the layout: a ref name of index.json, or a digest (sha256:… or @sha256:…). */
   ref: string;
-  /** docker://HOST/REPO[:TAG|@sha256:…]; the tag defaults to latest. */
+  /** docker://HOST/REPO[:TAG|@sha256:…]; the tag defaults to latest. Blobs are mounted from `mountFrom`
+   * and from repositories of the same registry that the layout's ref names come from. */
   dest: string;
   /** Blobs uploaded at once (default 4). */
   concurrency?: number;
@@ -47,9 +49,10 @@ export async function pushImage(opts: PushImageOptions): Promise<PushResult> {
     throw usageError(`destination ${opts.dest}: names ${dest.digest}, but ${opts.ref} is ${top.digest}`);
   }
   const reference = dest.tag ?? dest.digest ?? 'latest';
+  const mountFrom = [...new Set([...(opts.mountFrom ?? []), ...(await siblingRepositories(layout, dest))])];
   const client = await RegistryClient.connect(dest, opts);
   try {
-    const pusher = new Pusher(client, layout, dest, opts);
+    const pusher = new Pusher(client, layout, dest, { ...opts, mountFrom });
     await pusher.node(top, reference, 0);
     const shown = shownName({ ...dest, ...(dest.tag || dest.digest ? {} : { tag: 'latest' }), digest: top.digest });
     return { digest: top.digest, mediaType: top.mediaType, size: top.size, dest: shown, blobs: pusher.counts };
@@ -78,6 +81,29 @@ export async function resolveLocal(layout: Layout, ref: string): Promise<Descrip
 }
 
 const MAX_DEPTH = 4;
+/** Repositories, found in the layout's ref names, that a push tries to mount from. */
+const MAX_SIBLINGS = 3;
+
+/**
+ * Repositories of the destination's registry that the layout's ref names come from (a pull tags
+ * `HOST/REPO:TAG`): a base pulled from there has its layers there, so they can be mounted.
+ */
+async function siblingRepositories(layout: Layout, dest: RegistryRef): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of (await layout.readIndex()).manifests) {
+    const name = d.annotations?.[REF_NAME_ANNOTATION];
+    if (name === undefined || isBareTag(name)) continue;
+    let ref;
+    try {
+      ref = parseDockerRef(name, 'ref name');
+    } catch {
+      continue;
+    }
+    if (ref.domain === dest.registry && ref.path !== dest.repository && !out.includes(ref.path)) out.push(ref.path);
+    if (out.length === MAX_SIBLINGS) break;
+  }
+  return out;
+}
 
 class Pusher {
   readonly counts: Record<UploadOutcome, number> = { exists: 0, mounted: 0, pushed: 0 };

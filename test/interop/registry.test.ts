@@ -107,6 +107,9 @@ test('plain registry: skopeo, docker and podman read what oci-pack pushes; oci-p
     else if (CI) throw new Error(`${ORACLE} is missing`);
     const again = await pullImage({ ref: dest, layout: out, tag: 'second' });
     assert.deepEqual(again.blobs, { fetched: 0, present: 2 });
+    // Pushed to another repository of the same registry: the pulled ref name says where to mount from.
+    const mounted = await pushImage({ layout: out, ref: 'second', dest: `docker://${reg.host}/${PREFIX}/auto-mount:v1` });
+    assert.deepEqual(mounted.blobs, { exists: 0, mounted: 2, pushed: 0 });
   });
 
   await t.test('docker pulls and runs it', async (tt) => {

@@ -9,7 +9,10 @@ export type ErrorCode =
   | 'ELAYOUT'     // a directory is not a layout, or a layout is damaged
   | 'EDIGEST'     // content does not match its digest or size
   | 'ENOTFOUND'   // a named image, tag or platform is not there
-  | 'EUNSUPPORTED'; // a valid request this build cannot carry out
+  | 'EUNSUPPORTED' // a valid request this build cannot carry out
+  | 'EAUTH'       // a registry refused our credentials, or they could not be found or read
+  | 'EREGISTRY'   // a registry answered with an error
+  | 'ENETWORK';   // a registry could not be reached, or did not answer in time
 
 export class UserError extends Error {
   readonly code: ErrorCode;

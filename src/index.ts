@@ -46,3 +46,5 @@ export { importDockerArchive, MAX_MANIFEST_JSON_BYTES } from './docker/read.js';
 export type { ImportOptions, ImportResult, ImportedImage } from './docker/read.js';
 export { legacyLayers, chainIds } from './docker/legacy.js';
 export type { LegacyLayer } from './docker/legacy.js';
+export { pushImage, pullImage, login, RegistryClient, RegistryError, parseRegistryRef, parseChallenges, findCredentials } from './registry/index.js';
+export type { PushImageOptions, PushResult, PushEvent, PullImageOptions, PullResult, PullEvent, LoginOptions, RegistryOptions, RegistryRef, Credentials } from './registry/index.js';

@@ -5,6 +5,9 @@ import { isUserError, usageError } from '../errors.js';
 import { layoutCommand } from './layout.js';
 import { toDockerCommand } from './to-docker.js';
 import { fromDockerCommand } from './from-docker.js';
+import { pushCommand } from './push.js';
+import { pullCommand } from './pull.js';
+import { loginCommand } from './login.js';
 import type { Io } from './io.js';
 import { processIo } from './io.js';
 
@@ -22,7 +25,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .command(layoutCommand(io, argv, (s) => (status = s)))
     .command(toDockerCommand(io, argv, (s) => (status = s), () => process.stdout))
     .command(fromDockerCommand(io, argv, (s) => (status = s), () => process.stdin))
-    .demandCommand(1, 'name a command: layout, to-docker, from-docker')
+    .command(pushCommand(io, (s) => (status = s)))
+    .command(pullCommand(io, (s) => (status = s)))
+    .command(loginCommand(io, (s) => (status = s), () => process.stdin))
+    .demandCommand(1, 'name a command: layout, to-docker, from-docker, push, pull, login')
     .recommendCommands()
     .strict()
     .help()

@@ -9,12 +9,12 @@ import { MediaType, REF_NAME_ANNOTATION, type Descriptor } from './descriptor.js
 import { canonicalJson, parseJsonInput } from './json.js';
 import { assertValid, checkInput } from './schema.js';
 import { UserError } from './errors.js';
+import { MAX_INDEX_BYTES } from './limits.js';
 
 export const LAYOUT_VERSION = '1.0.0';
 export const INDEX_FILE = 'index.json';
 export const LAYOUT_FILE = 'oci-layout';
 export const LOCK_FILE = 'index.json.lock';
-const MAX_INDEX_BYTES = 16 * 1024 * 1024;
 
 export interface ImageIndex {
   schemaVersion: 2;

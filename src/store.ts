@@ -11,8 +11,10 @@ import type { Descriptor } from './descriptor.js';
 import { UserError } from './errors.js';
 import { readWhole } from './streams.js';
 
-/** The largest JSON document (manifest, index, config) we read into memory. */
-export const MAX_JSON_BYTES = 8 * 1024 * 1024;
+import { MAX_JSON_BYTES } from './limits.js';
+import { parseJsonInput } from './json.js';
+
+export { MAX_JSON_BYTES };
 
 const TEMP_PREFIX = '.oci-pack-';
 const TEMP_RE = /^\.oci-pack-(\d+)-[0-9a-f]+\.tmp$/;
@@ -146,9 +148,10 @@ export class BlobStore {
   async readJson(desc: { digest: Digest; size?: number }, what: string): Promise<unknown> {
     const buf = await this.read(desc);
     try {
-      return JSON.parse(buf.toString('utf8'));
+      return parseJsonInput(buf, `${what} ${desc.digest}`, MAX_JSON_BYTES);
     } catch (err) {
-      throw new UserError(`${what} ${desc.digest}: not valid JSON: ${(err as Error).message}`, 'ELAYOUT');
+      if (err instanceof UserError) throw new UserError(err.message, 'ELAYOUT');
+      throw err;
     }
   }
 

@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { Hasher, digestHex, sha256, type Digest } from './digest.js';
 import type { Descriptor } from './descriptor.js';
 import { UserError } from './errors.js';
+import { onInterrupt } from './cleanup.js';
 import { readWhole } from './streams.js';
 
 import { MAX_JSON_BYTES } from './limits.js';
@@ -22,6 +23,11 @@ const TEMP_RE = /^\.oci-pack-(\d+)-[0-9a-f]+\.tmp$/;
 /** A temporary file name in `dir` that names its owner, so a later run can clean what a dead one left. */
 export function tempPath(dir: string): string {
   return path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** Whether a name is one of tempPath's (a temp file or staging folder of some run). */
+export function isTempName(name: string): boolean {
+  return TEMP_RE.test(name);
 }
 
 export function processAlive(pid: number): boolean {
@@ -72,6 +78,8 @@ export class BlobStore {
    */
   readonly staging: string | undefined;
   private readonly staged: Digest[] = [];
+  /** Stops a signal from removing the staging folder (once it is published or discarded). */
+  private forgetInterrupt: (() => void) | undefined;
 
   constructor(root: string, staging?: string) {
     this.root = root;
@@ -83,7 +91,9 @@ export class BlobStore {
   async stage(): Promise<BlobStore> {
     const dir = tempPath(this.root);
     await fs.mkdir(dir, { mode: 0o755 });
-    return new BlobStore(this.root, dir);
+    const staged = new BlobStore(this.root, dir);
+    staged.forgetInterrupt = onInterrupt(() => fs.rm(dir, { recursive: true, force: true }));
+    return staged;
   }
 
   blobPath(digest: Digest): string {
@@ -235,12 +245,14 @@ export class BlobStore {
     if (this.staged.length > 0) await syncDir(this.dir);
     this.staged.length = 0;
     await fs.rm(this.staging, { recursive: true, force: true });
+    this.forgetInterrupt?.();
   }
 
   /** Drop everything staged (a failed run). */
   async discard(): Promise<void> {
     this.staged.length = 0;
     if (this.staging) await fs.rm(this.staging, { recursive: true, force: true });
+    this.forgetInterrupt?.();
   }
 
   private descriptor(opts: PutOptions, digest: Digest, size: number): Descriptor {

@@ -160,3 +160,73 @@ test('a held lock is exclusive: the second acquirer waits for the first to relea
   await (await second).release();
   assert.equal(secondGot, true);
 });
+
+test('a failed first writer never removes an image another process committed meanwhile', async (t) => {
+  const base = await tempDir(t);
+  for (const existed of [false, true]) {
+    const dir = path.join(base, existed ? 'empty' : 'missing');
+    if (existed) await fs.mkdir(dir);
+    const first = await Layout.openOrCreate(dir);
+    assert.equal(first.isNew, true);
+    // Another process commits an image while the first is still at work.
+    const other = await Layout.openOrCreate(dir);
+    const blob = await other.store.putBytes(Buffer.from('{}'), { mediaType: MediaType.config });
+    const image = { mediaType: MediaType.manifest, digest: blob.digest, size: blob.size };
+    await other.addImage(image, ['other:1']);
+    // The first writer fails and undoes its creation: the other image must survive.
+    await first.discardIfNew();
+    assert.deepEqual((await other.find('other:1')).map((d) => d.digest), [blob.digest]);
+    assert.ok(await other.store.has(blob.digest, blob.size));
+  }
+  // A blob published but not yet recorded, or another writer's staging folder, also keeps it.
+  for (const busy of ['blob', 'staging'] as const) {
+    const dir = path.join(base, `busy-${busy}`);
+    const first = await Layout.openOrCreate(dir);
+    const other = await Layout.openOrCreate(dir);
+    const staged = await other.store.stage();
+    if (busy === 'blob') await other.store.putBytes(Buffer.from('x'), { mediaType: 'text/plain' });
+    await first.discardIfNew();
+    assert.ok((await fs.readdir(dir)).includes('oci-layout'), `${busy}: the layout was removed under a writer`);
+    await staged.discard();
+  }
+  // Alone, a failed first writer still leaves nothing behind.
+  const alone = path.join(base, 'alone');
+  await (await Layout.openOrCreate(alone)).discardIfNew();
+  await assert.rejects(fs.stat(alone), { code: 'ENOENT' });
+});
+
+test('a directory holding only the skeleton another creator is making is joined, not refused', async (t) => {
+  const dir = await tempDir(t);
+  // What a concurrent creator has made so far: blobs/sha256 and an empty index.json, no oci-layout.
+  await fs.mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  const layout = await Layout.openOrCreate(dir);
+  assert.equal(layout.isNew, true);
+  await fs.rm(path.join(dir, 'oci-layout'));
+  const again = await Layout.openOrCreate(dir);
+  assert.deepEqual((await again.readIndex()).manifests, []);
+  // index.json with an image in it is not a skeleton: never overwritten, and without oci-layout refused.
+  await layout.addImage(desc('a', 'a:1'), ['a:1']).catch(() => undefined);
+  await fs.writeFile(path.join(dir, 'blobs', 'sha256', 'x'), 'x');
+  await fs.rm(path.join(dir, 'oci-layout'));
+  await assert.rejects(Layout.openOrCreate(dir), /not empty and not an OCI layout/);
+});
+
+test('20 writers started at once into a directory that does not exist yet all succeed, all tags kept', async (t) => {
+  const base = await tempDir(t);
+  const dir = path.join(base, 'new', 'layout');
+  const { BIN, HELLO } = await import('./helpers.js');
+  const runs = Array.from({ length: 20 }, (_, i) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, 'layout', dir, '--add', `${HELLO}:/hello${i}`, '--tag', `w:${i}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('close', (code) => resolve({ code, stderr }));
+    }));
+  const results = await Promise.all(runs);
+  const failed = results.filter((r) => r.code !== 0);
+  assert.deepEqual(failed, [], `${failed.length} of 20 failed`);
+  const index = (await readJson(path.join(dir, 'index.json'))) as { manifests: Descriptor[] };
+  const tags = index.manifests.map((d) => d.annotations?.[REF_NAME_ANNOTATION]).sort();
+  assert.deepEqual(tags, Array.from({ length: 20 }, (_, i) => `w:${i}`).sort());
+  assert.deepEqual((await fs.readdir(dir)).sort(), ['blobs', 'index.json', 'oci-layout']);
+});

@@ -56,3 +56,29 @@ test('bad patterns are errors naming the line', () => {
   assert.throws(() => IgnoreMatcher.parse('ok\n!\n'), (e: unknown) => e instanceof UserError && e.message === '.dockerignore:2: illegal exclusion pattern "!"');
   assert.throws(() => IgnoreMatcher.parse('a[b\n'), /\.dockerignore:1: "a\[b": '\[' without a closing '\]'/);
 });
+
+test('matching takes linear time: `*a*a*...*b` against a long name, and many **/, finish in milliseconds', () => {
+  const stars = `${'*a'.repeat(40)}*b\n`;
+  const name = 'a'.repeat(5000);
+  const deep = `${'**/'.repeat(200)}x\n`;
+  const path = Array.from({ length: 300 }, () => 'd').join('/');
+  const started = performance.now();
+  assert.equal(IgnoreMatcher.parse(stars).matches(name), false);
+  assert.equal(IgnoreMatcher.parse(stars).matches(`${name}b`), true);
+  assert.equal(IgnoreMatcher.parse(deep).matches(path), false);
+  assert.equal(IgnoreMatcher.parse(deep).matches(`${path}/x`), true);
+  const ms = performance.now() - started;
+  // A backtracking matcher takes minutes here; the simulation takes a few ms (a lot of slack for CI).
+  assert.ok(ms < 2000, `took ${Math.round(ms)} ms`);
+});
+
+test('classes, escapes and ** keep their meaning in the linear matcher', () => {
+  assert.deepEqual(ignored('[a-c]x\n', ['ax', 'cx', 'dx', '/x']), ['ax', 'cx']);
+  assert.deepEqual(ignored('[^a]x\n', ['ax', 'bx']), ['bx']);
+  assert.deepEqual(ignored('[]]x\n', [']x', 'ax']), [']x']);
+  assert.deepEqual(ignored('\\*x\n', ['*x', 'ax']), ['*x']);
+  assert.deepEqual(ignored('a.(b)+\n', ['a.(b)+', 'aX(b)']), ['a.(b)+']);
+  assert.deepEqual(ignored('a/**/b\n', ['a/b', 'a/x/b', 'a/x/y/b', 'ab', 'a/xb']), ['a/b', 'a/x/b', 'a/x/y/b']);
+  assert.deepEqual(ignored('a**b\n', ['ab', 'a/b', 'ax/yb', 'axb', 'ax/b']), ['ab', 'a/b', 'ax/b']);
+  assert.deepEqual(ignored('é?\n', ['éa', 'é', 'éab']), ['éa']);
+});

@@ -30,11 +30,18 @@ export const MAX_PAX_BYTES = 1024 * 1024;
 export const MAX_LAYER_ENTRIES = 4_000_000;
 
 /**
- * One expanded Dockerfile word (after $VAR substitution): `ENV A=$A$A` repeated doubles a value each
- * line and would grow until V8 aborts. 1 MiB is far beyond any real value (ARG_MAX on Linux is 2 MiB
- * for a whole command line).
+ * One expanded Dockerfile word (after $VAR substitution), in characters (UTF-16 units): `ENV A=$A$A`
+ * repeated doubles a value each line and would grow until V8 aborts at 4 GB. 1 Mi is far beyond any
+ * real value (ARG_MAX on Linux is 2 MiB for a whole command line).
  */
-export const MAX_EXPANDED_WORD_BYTES = 1024 * 1024;
+export const MAX_EXPANDED_WORD_LENGTH = 1024 * 1024;
+
+/**
+ * All the words expanded in one Dockerfile build, in characters: `ENV A1=$A A2=$A ...` on many
+ * lines copies a 1 Mi value into the env and the history many times. The config all this ends up in
+ * may not exceed MAX_JSON_BYTES (8 MiB) anyway, so a build past 16 Mi could not succeed.
+ */
+export const MAX_EXPANDED_TOTAL_LENGTH = 16 * 1024 * 1024;
 
 /** Nesting of ${...} inside ${...} operands: each level is a recursion of the lexer. */
 export const MAX_EXPANSION_DEPTH = 64;

@@ -605,6 +605,10 @@ class EntryData {
       },
     });
     this.reader = reader;
+    // The archive can fail while no consumer is listening (between peekHead and the pipeline that
+    // reads on): the error stays on the stream (`errored`), where every reader finds it, instead of
+    // crashing the process as an unhandled 'error' event.
+    reader.on('error', () => undefined);
     if (this.ended) reader.push(null);
     else source.on('data', onData);
     this.fail();

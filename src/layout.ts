@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { BlobStore, isTempName, processAlive, removeStaleTemps, syncDir, tempPath } from './store.js';
-import { onInterrupt } from './cleanup.js';
+import { checkNotInterrupted, onInterrupt } from './cleanup.js';
 import { MediaType, REF_NAME_ANNOTATION, type Descriptor } from './descriptor.js';
 import { canonicalJson, parseJsonInput } from './json.js';
 import { assertValid, checkInput } from './schema.js';
@@ -96,6 +96,7 @@ export class Layout {
       throw new UserError(`${dir}: not empty and not an OCI layout (no ${LAYOUT_FILE} file); refusing to write into it`, 'ELAYOUT');
     }
     const layout = new Layout(root, true, madeDir);
+    layout.forgetInterrupt = onInterrupt(() => layout.discardSkeleton());
     // Under the lock, so that a failed creator removing its skeleton and a new one making it do not mix.
     const lock = await acquireLock(path.join(root, LOCK_FILE), 60_000);
     try {
@@ -107,10 +108,12 @@ export class Layout {
       // index.json before oci-layout: whoever sees oci-layout finds index.json.
       await layout.createFileOnce(INDEX_FILE, serialiseIndex(emptyIndex()), 'image-index');
       await layout.createFileOnce(LAYOUT_FILE, canonicalJson({ imageLayoutVersion: LAYOUT_VERSION }), 'oci-layout');
+    } catch (err) {
+      layout.forgetInterrupt?.();
+      throw err;
     } finally {
       await lock.release();
     }
-    layout.forgetInterrupt = onInterrupt(() => layout.discardIfNew());
     return layout;
   }
 
@@ -122,18 +125,25 @@ export class Layout {
    */
   async discardIfNew(): Promise<void> {
     this.forgetInterrupt?.();
+    await this.discardSkeleton();
+  }
+
+  private async discardSkeleton(): Promise<void> {
     if (!this.isNew) return;
     let lock: HeldLock;
     try {
-      lock = await acquireLock(path.join(this.root, LOCK_FILE), 10_000);
+      lock = await acquireLock(path.join(this.root, LOCK_FILE), 10_000, { cleaningUp: true });
     } catch {
       return; // busy or gone: another writer is at work, so the layout is not ours to remove
     }
     try {
-      const index = await this.readIndex().catch(() => undefined);
-      if (!index || index.manifests.length > 0) return;
+      // Missing: this run was stopped while making the skeleton. Anything but the empty index: kept.
+      const index = await fs.readFile(path.join(this.root, INDEX_FILE), 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? '' : undefined));
+      if (index === undefined || (index !== '' && index !== serialiseIndex(emptyIndex()).toString('utf8'))) return;
+      const mine = `.oci-pack-${process.pid}-`;
       const names = await fs.readdir(this.root);
-      if (names.some((n) => ![LAYOUT_FILE, INDEX_FILE, LOCK_FILE, 'blobs'].includes(n))) return;
+      if (names.some((n) => ![LAYOUT_FILE, INDEX_FILE, LOCK_FILE, 'blobs'].includes(n) && !n.startsWith(mine))) return;
+      for (const n of names) if (n.startsWith(mine)) await fs.rm(path.join(this.root, n), { recursive: true, force: true });
       for (const sub of [path.join('blobs', 'sha256'), 'blobs']) {
         try {
           await fs.rmdir(path.join(this.root, sub));
@@ -371,13 +381,21 @@ interface HeldLock {
  * A lock file created exclusively, holding "pid@host". A lock whose owner is dead (same host, no
  * such pid) is taken over: renamed aside first, so two runs that both see it stale cannot both win.
  */
-export async function acquireLock(file: string, timeoutMs: number): Promise<HeldLock> {
+export async function acquireLock(file: string, timeoutMs: number, opts: { cleaningUp?: boolean } = {}): Promise<HeldLock> {
   const me = `${process.pid}@${hostname()}`;
   const deadline = Date.now() + timeoutMs;
   let delay = 5;
   for (;;) {
+    if (!opts.cleaningUp) checkNotInterrupted();
     try {
       const h = await fs.open(file, 'wx', 0o644);
+      // A signal releases the lock first (the newest action), so that undoing the run can take it.
+      const release = async () => {
+        forget();
+        const now = await fs.readFile(file, 'utf8').catch(() => '');
+        if (now.trim() === me) await fs.rm(file, { force: true });
+      };
+      const forget = onInterrupt(release);
       try {
         await h.writeFile(`${me}\n`);
       } finally {
@@ -388,10 +406,7 @@ export async function acquireLock(file: string, timeoutMs: number): Promise<Held
           const now = await fs.readFile(file, 'utf8').catch(() => '');
           if (now.trim() !== me) throw new UserError(`${file}: the lock was taken over by another writer; index.json not written`, 'ELAYOUT');
         },
-        release: async () => {
-          const now = await fs.readFile(file, 'utf8').catch(() => '');
-          if (now.trim() === me) await fs.rm(file, { force: true });
-        },
+        release,
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { Hasher, digestHex, sha256, type Digest } from './digest.js';
 import type { Descriptor } from './descriptor.js';
 import { UserError } from './errors.js';
-import { onInterrupt } from './cleanup.js';
+import { checkNotInterrupted, onInterrupt } from './cleanup.js';
 import { readWhole } from './streams.js';
 
 import { MAX_JSON_BYTES } from './limits.js';
@@ -22,6 +22,7 @@ const TEMP_RE = /^\.oci-pack-(\d+)-[0-9a-f]+\.tmp$/;
 
 /** A temporary file name in `dir` that names its owner, so a later run can clean what a dead one left. */
 export function tempPath(dir: string): string {
+  checkNotInterrupted();
   return path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
 }
 

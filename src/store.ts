@@ -53,8 +53,13 @@ export async function removeStaleTemps(dir: string): Promise<number> {
   for (const name of names) {
     const m = TEMP_RE.exec(name);
     if (!m || processAlive(Number(m[1]))) continue;
-    await fs.rm(path.join(dir, name), { recursive: true, force: true });
-    removed++;
+    try {
+      await fs.rm(path.join(dir, name), { recursive: true, force: true });
+      removed++;
+    } catch (err) {
+      // Another user's leftovers in a shared folder (/tmp): not ours to remove, and no reason to fail.
+      if (!['EPERM', 'EACCES', 'EBUSY', 'ENOTEMPTY'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    }
   }
   return removed;
 }

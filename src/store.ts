@@ -96,7 +96,13 @@ export class BlobStore {
   /** A view of this store whose writes are staged until `publish()`. */
   async stage(): Promise<BlobStore> {
     const dir = tempPath(this.root);
-    await fs.mkdir(dir, { mode: 0o755 });
+    try {
+      await fs.mkdir(dir, { mode: 0o755 });
+    } catch (err) {
+      // A new layout whose creator failed is removed (only while it is a bare skeleton): say so.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`${this.root}: the layout was removed while this run was starting; run it again`, 'ELAYOUT');
+      throw err;
+    }
     const staged = new BlobStore(this.root, dir);
     staged.forgetInterrupt = onInterrupt(() => fs.rm(dir, { recursive: true, force: true }));
     return staged;

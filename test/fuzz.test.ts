@@ -7,7 +7,7 @@ import { corpus, plan, runCase, runCliCase } from './fuzz.js';
 import { tempDir } from './helpers.js';
 
 test('mutated inputs end in success or a one-line UserError, leaving nothing behind, in this process', async (t) => {
-  const { targets, cases, seed, seedOf } = plan(60, 0);
+  const { targets, cases, seed, seedOf } = plan(50, 0);
   t.diagnostic(`seed ${seed}, ${cases} cases per target`);
   const c = await corpus();
   const work = await tempDir(t);

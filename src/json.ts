@@ -1,6 +1,7 @@
 // JSON as we write it (compact, keys sorted at every level, so the same document always gives the
 // same bytes and digest) and as we read it from input (size-checked before it is parsed).
 import { UserError } from './errors.js';
+import { MAX_JSON_DEPTH } from './limits.js';
 
 /** Compact JSON with object keys in code-point order, as Go's encoder writes maps. */
 export function canonicalJson(doc: unknown): Buffer {
@@ -20,15 +21,49 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
-/** Parse untrusted JSON text: refuses more than `limit` bytes and says which file was bad. */
+/**
+ * Parse untrusted JSON text: refuses more than `limit` bytes or nesting deeper than
+ * MAX_JSON_DEPTH (checked before parsing: JSON.parse and every walk after it recurse), and says
+ * which file was bad.
+ */
 export function parseJsonInput(data: Buffer | string, where: string, limit: number): unknown {
   const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
   if (size > limit) throw new UserError(`${where}: ${size} bytes, more than the ${limit} allowed`, 'EINPUT');
+  const text = typeof data === 'string' ? data : data.toString('utf8');
+  const depth = jsonDepth(text, MAX_JSON_DEPTH);
+  if (depth > MAX_JSON_DEPTH) throw new UserError(`${where}: JSON nested more than ${MAX_JSON_DEPTH} levels deep`, 'EINPUT');
   try {
-    return JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
+    return JSON.parse(text);
   } catch (err) {
     throw new UserError(`${where}: not valid JSON: ${(err as Error).message}`, 'EINPUT');
   }
+}
+
+/**
+ * The deepest nesting of [ and { outside strings, in one linear pass; stops counting once past
+ * `stopAbove`. Malformed text gets some number; JSON.parse then says what is wrong with it.
+ */
+export function jsonDepth(text: string, stopAbove = Infinity): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > deepest) {
+        deepest = depth;
+        if (deepest > stopAbove) return deepest;
+      }
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return deepest;
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -4,17 +4,18 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { BlobStore, processAlive, removeStaleTemps, syncDir, tempPath } from './store.js';
+import { BlobStore, isTempName, processAlive, removeStaleTemps, syncDir, tempPath } from './store.js';
+import { checkNotInterrupted, onInterrupt } from './cleanup.js';
 import { MediaType, REF_NAME_ANNOTATION, type Descriptor } from './descriptor.js';
 import { canonicalJson, parseJsonInput } from './json.js';
 import { assertValid, checkInput } from './schema.js';
 import { UserError } from './errors.js';
+import { MAX_INDEX_BYTES } from './limits.js';
 
 export const LAYOUT_VERSION = '1.0.0';
 export const INDEX_FILE = 'index.json';
 export const LAYOUT_FILE = 'oci-layout';
 export const LOCK_FILE = 'index.json.lock';
-const MAX_INDEX_BYTES = 16 * 1024 * 1024;
 
 export interface ImageIndex {
   schemaVersion: 2;
@@ -37,6 +38,8 @@ export class Layout {
   readonly isNew: boolean;
   /** True when this run made the directory itself (it was missing), not just its contents. */
   private readonly madeDir: boolean;
+  /** Stops a signal from undoing the creation (once that is settled). */
+  private forgetInterrupt: (() => void) | undefined;
 
   private constructor(root: string, isNew: boolean, madeDir = false) {
     this.root = root;
@@ -55,46 +58,105 @@ export class Layout {
   /**
    * Open the layout at `dir` for writing, creating it when the directory is missing or empty. A
    * non-empty directory that is not a layout is refused. Stale temp files of killed runs are removed.
+   * Several runs may create the same layout at once: the skeleton they make (blobs/sha256, an
+   * empty index.json, then oci-layout last) is recognised, and each file is created only if absent.
    */
   static async openOrCreate(dir: string): Promise<Layout> {
-    const root = path.resolve(dir);
-    let entries: string[] | undefined;
-    try {
-      const st = await fs.stat(root);
-      if (!st.isDirectory()) throw new UserError(`${dir}: exists and is not a directory`, 'ELAYOUT');
-      entries = await fs.readdir(root);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        if (err instanceof UserError) throw err;
-        throw new UserError(`${dir}: ${(err as Error).message}`, 'ELAYOUT');
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await Layout.tryOpenOrCreate(dir);
+      } catch (err) {
+        // A creator that failed removed its skeleton under us: start again.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw err;
       }
     }
-    if (entries && entries.length > 0) {
-      if (!entries.includes(LAYOUT_FILE)) {
-        throw new UserError(`${dir}: not empty and not an OCI layout (no ${LAYOUT_FILE} file); refusing to write into it`, 'ELAYOUT');
+  }
+
+  private static async tryOpenOrCreate(dir: string): Promise<Layout> {
+    const root = path.resolve(dir);
+    let entries = await listDirectory(root, dir);
+    let madeDir = false;
+    if (entries === undefined) {
+      await fs.mkdir(path.dirname(root), { recursive: true });
+      try {
+        await fs.mkdir(root);
+        madeDir = true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fileErrorOf(dir, err);
       }
+      entries = (await listDirectory(root, dir)) ?? [];
+    }
+    if (entries.includes(LAYOUT_FILE)) {
       await checkLayoutFile(root, dir);
       const layout = new Layout(root, false);
       await removeStaleTemps(root);
       return layout;
     }
-    await fs.mkdir(path.join(root, 'blobs', 'sha256'), { recursive: true });
-    const layout = new Layout(root, true, entries === undefined);
-    await layout.writeFileAtomic(LAYOUT_FILE, canonicalJson({ imageLayoutVersion: LAYOUT_VERSION }), 'oci-layout');
-    await layout.writeFileAtomic(INDEX_FILE, serialiseIndex(emptyIndex()), 'image-index');
+    if (!(await isSkeleton(root, entries))) {
+      throw new UserError(`${dir}: not empty and not an OCI layout (no ${LAYOUT_FILE} file); refusing to write into it`, 'ELAYOUT');
+    }
+    const layout = new Layout(root, true, madeDir);
+    layout.forgetInterrupt = onInterrupt(() => layout.discardSkeleton());
+    // Under the lock, so that a failed creator removing its skeleton and a new one making it do not mix.
+    const lock = await acquireLock(path.join(root, LOCK_FILE), 60_000);
+    try {
+      const now = await fs.readdir(root);
+      if (!now.includes(LAYOUT_FILE) && !(await isSkeleton(root, now))) {
+        throw new UserError(`${dir}: not empty and not an OCI layout (no ${LAYOUT_FILE} file); refusing to write into it`, 'ELAYOUT');
+      }
+      await fs.mkdir(path.join(root, 'blobs', 'sha256'), { recursive: true });
+      // index.json before oci-layout: whoever sees oci-layout finds index.json.
+      await layout.createFileOnce(INDEX_FILE, serialiseIndex(emptyIndex()), 'image-index');
+      await layout.createFileOnce(LAYOUT_FILE, canonicalJson({ imageLayoutVersion: LAYOUT_VERSION }), 'oci-layout');
+    } catch (err) {
+      layout.forgetInterrupt?.();
+      throw err;
+    } finally {
+      await lock.release();
+    }
     return layout;
   }
 
-  /** Undo the creation of a layout this run made (on failure): the directory goes back to empty or away. */
+  /**
+   * Undo the creation of a layout this run made (on failure, after its staging is discarded), but
+   * only while it is still the bare skeleton: once another run has published a blob, recorded an
+   * image or started staging in it, nothing is removed. The directory itself goes only when this
+   * run made it and it is empty. Nothing is removed recursively.
+   */
   async discardIfNew(): Promise<void> {
+    this.forgetInterrupt?.();
+    await this.discardSkeleton();
+  }
+
+  private async discardSkeleton(): Promise<void> {
     if (!this.isNew) return;
-    if (this.madeDir) {
-      await fs.rm(this.root, { recursive: true, force: true });
-      return;
+    let lock: HeldLock;
+    try {
+      lock = await acquireLock(path.join(this.root, LOCK_FILE), 10_000, { cleaningUp: true });
+    } catch {
+      return; // busy or gone: another writer is at work, so the layout is not ours to remove
     }
-    for (const name of await fs.readdir(this.root)) {
-      await fs.rm(path.join(this.root, name), { recursive: true, force: true });
+    try {
+      // Missing: this run was stopped while making the skeleton. Anything but the empty index: kept.
+      const index = await fs.readFile(path.join(this.root, INDEX_FILE), 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? '' : undefined));
+      if (index === undefined || (index !== '' && index !== serialiseIndex(emptyIndex()).toString('utf8'))) return;
+      const mine = `.oci-pack-${process.pid}-`;
+      const names = await fs.readdir(this.root);
+      if (names.some((n) => ![LAYOUT_FILE, INDEX_FILE, LOCK_FILE, 'blobs'].includes(n) && !n.startsWith(mine))) return;
+      for (const n of names) if (n.startsWith(mine)) await fs.rm(path.join(this.root, n), { recursive: true, force: true });
+      for (const sub of [path.join('blobs', 'sha256'), 'blobs']) {
+        try {
+          await fs.rmdir(path.join(this.root, sub));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return; // ENOTEMPTY: someone published
+        }
+      }
+      await fs.rm(path.join(this.root, LAYOUT_FILE), { force: true });
+      await fs.rm(path.join(this.root, INDEX_FILE), { force: true });
+    } finally {
+      await lock.release();
     }
+    if (this.madeDir) await fs.rmdir(this.root).catch(() => undefined);
   }
 
   async readIndex(): Promise<ImageIndex> {
@@ -127,6 +189,8 @@ export class Layout {
       }
       await lock.check();
       await this.writeFileAtomic(INDEX_FILE, serialiseIndex(after), 'image-index');
+      // index.json holds images now: a signal must no longer undo the layout's creation.
+      if (after.manifests.length > 0) this.forgetInterrupt?.();
       return after;
     } finally {
       await lock.release();
@@ -150,18 +214,37 @@ export class Layout {
     return index.manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === ref);
   }
 
+  /**
+   * Write a file of the skeleton unless it is there: written whole under a temp name, then linked
+   * to its name, which fails if another creator got there first (whose file may already hold images).
+   */
+  private async createFileOnce(name: string, data: Buffer, schema: 'oci-layout' | 'image-index'): Promise<void> {
+    const dest = path.join(this.root, name);
+    const tmp = tempPath(this.root);
+    try {
+      await writeSynced(tmp, data);
+      try {
+        await fs.link(tmp, dest);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') return;
+        if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+        // No hard links here (some network filesystems): the lock makes this check-then-rename safe.
+        if (await fs.stat(dest).then(() => true, () => false)) return;
+        assertValid(schema, JSON.parse(data.toString('utf8')), name);
+        await fs.rename(tmp, dest);
+      }
+      await syncDir(this.root);
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+
   private async writeFileAtomic(name: string, data: Buffer, schema: 'oci-layout' | 'image-index'): Promise<void> {
     assertValid(schema, JSON.parse(data.toString('utf8')), name);
     const tmp = tempPath(this.root);
     try {
-      const h = await fs.open(tmp, 'wx', 0o644);
-      try {
-        await h.writeFile(data);
-        await h.sync();
-      } finally {
-        await h.close();
-      }
-      await fs.chmod(tmp, 0o644);
+      await writeSynced(tmp, data);
       await fs.rename(tmp, path.join(this.root, name));
       await syncDir(this.root);
     } catch (err) {
@@ -215,6 +298,59 @@ export function placeImage(manifests: readonly Descriptor[], desc: Descriptor, t
   return out;
 }
 
+/** A new file with `data`, fsynced, mode 0644 whatever the umask. */
+async function writeSynced(file: string, data: Buffer): Promise<void> {
+  const h = await fs.open(file, 'wx', 0o644);
+  try {
+    await h.writeFile(data);
+    await h.sync();
+  } finally {
+    await h.close();
+  }
+  await fs.chmod(file, 0o644);
+}
+
+/** The names in `root`, or undefined when it does not exist; a non-directory is refused. */
+async function listDirectory(root: string, shown: string): Promise<string[] | undefined> {
+  try {
+    const st = await fs.stat(root);
+    if (!st.isDirectory()) throw new UserError(`${shown}: exists and is not a directory`, 'ELAYOUT');
+    return await fs.readdir(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fileErrorOf(shown, err);
+  }
+}
+
+function fileErrorOf(shown: string, err: unknown): unknown {
+  if (err instanceof UserError) return err;
+  return new UserError(`${shown}: ${(err as Error).message}`, 'ELAYOUT');
+}
+
+/**
+ * Whether a directory without oci-layout is only the skeleton another run is creating (or a failed
+ * creator left): blobs/sha256 with no blob, an index.json with no image, the lock, temp files.
+ */
+async function isSkeleton(root: string, names: readonly string[]): Promise<boolean> {
+  for (const name of names) {
+    if (name === LOCK_FILE || isTempName(name)) continue;
+    if (name === 'blobs') {
+      const blobs = await fs.readdir(path.join(root, 'blobs')).catch(() => undefined);
+      if (blobs === undefined || blobs.some((b) => b !== 'sha256')) return false;
+      const sha = await fs.readdir(path.join(root, 'blobs', 'sha256')).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? [] : undefined));
+      if (sha === undefined || sha.length > 0) return false;
+      continue;
+    }
+    if (name === INDEX_FILE) {
+      const text = await fs.readFile(path.join(root, INDEX_FILE), 'utf8').catch(() => '');
+      if (text !== serialiseIndex(emptyIndex()).toString('utf8')) return false;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
 async function checkLayoutFile(root: string, shown: string): Promise<void> {
   const where = path.join(shown, LAYOUT_FILE);
   let data: Buffer;
@@ -245,13 +381,21 @@ interface HeldLock {
  * A lock file created exclusively, holding "pid@host". A lock whose owner is dead (same host, no
  * such pid) is taken over: renamed aside first, so two runs that both see it stale cannot both win.
  */
-export async function acquireLock(file: string, timeoutMs: number): Promise<HeldLock> {
+export async function acquireLock(file: string, timeoutMs: number, opts: { cleaningUp?: boolean } = {}): Promise<HeldLock> {
   const me = `${process.pid}@${hostname()}`;
   const deadline = Date.now() + timeoutMs;
   let delay = 5;
   for (;;) {
+    if (!opts.cleaningUp) checkNotInterrupted();
     try {
       const h = await fs.open(file, 'wx', 0o644);
+      // A signal releases the lock first (the newest action), so that undoing the run can take it.
+      const release = async () => {
+        forget();
+        const now = await fs.readFile(file, 'utf8').catch(() => '');
+        if (now.trim() === me) await fs.rm(file, { force: true });
+      };
+      const forget = onInterrupt(release);
       try {
         await h.writeFile(`${me}\n`);
       } finally {
@@ -262,10 +406,7 @@ export async function acquireLock(file: string, timeoutMs: number): Promise<Held
           const now = await fs.readFile(file, 'utf8').catch(() => '');
           if (now.trim() !== me) throw new UserError(`${file}: the lock was taken over by another writer; index.json not written`, 'ELAYOUT');
         },
-        release: async () => {
-          const now = await fs.readFile(file, 'utf8').catch(() => '');
-          if (now.trim() === me) await fs.rm(file, { force: true });
-        },
+        release,
       };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

@@ -120,6 +120,8 @@ function describe(err: ErrorObject): string {
     text = `must be ${err.parentSchema['description']}`;
   } else if (err.keyword === 'enum' && Array.isArray(params['allowedValues'])) {
     text += ` (${params['allowedValues'].map((v) => JSON.stringify(v)).join(', ')})`;
+  } else if (err.keyword === 'not' && typeof (err.schema as { description?: unknown } | undefined)?.description === 'string') {
+    text = (err.schema as { description: string }).description;
   } else if (err.keyword === 'const') {
     text += ` ${JSON.stringify(params['allowedValue'])}`;
   }

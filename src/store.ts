@@ -9,17 +9,26 @@ import { pipeline } from 'node:stream/promises';
 import { Hasher, digestHex, sha256, type Digest } from './digest.js';
 import type { Descriptor } from './descriptor.js';
 import { UserError } from './errors.js';
+import { checkNotInterrupted, onInterrupt } from './cleanup.js';
 import { readWhole } from './streams.js';
 
-/** The largest JSON document (manifest, index, config) we read into memory. */
-export const MAX_JSON_BYTES = 8 * 1024 * 1024;
+import { MAX_JSON_BYTES } from './limits.js';
+import { parseJsonInput } from './json.js';
+
+export { MAX_JSON_BYTES };
 
 const TEMP_PREFIX = '.oci-pack-';
 const TEMP_RE = /^\.oci-pack-(\d+)-[0-9a-f]+\.tmp$/;
 
 /** A temporary file name in `dir` that names its owner, so a later run can clean what a dead one left. */
 export function tempPath(dir: string): string {
+  checkNotInterrupted();
   return path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** Whether a name is one of tempPath's (a temp file or staging folder of some run). */
+export function isTempName(name: string): boolean {
+  return TEMP_RE.test(name);
 }
 
 export function processAlive(pid: number): boolean {
@@ -44,8 +53,13 @@ export async function removeStaleTemps(dir: string): Promise<number> {
   for (const name of names) {
     const m = TEMP_RE.exec(name);
     if (!m || processAlive(Number(m[1]))) continue;
-    await fs.rm(path.join(dir, name), { recursive: true, force: true });
-    removed++;
+    try {
+      await fs.rm(path.join(dir, name), { recursive: true, force: true });
+      removed++;
+    } catch (err) {
+      // Another user's leftovers in a shared folder (/tmp): not ours to remove, and no reason to fail.
+      if (!['EPERM', 'EACCES', 'EBUSY', 'ENOTEMPTY'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    }
   }
   return removed;
 }
@@ -70,6 +84,8 @@ export class BlobStore {
    */
   readonly staging: string | undefined;
   private readonly staged: Digest[] = [];
+  /** Stops a signal from removing the staging folder (once it is published or discarded). */
+  private forgetInterrupt: (() => void) | undefined;
 
   constructor(root: string, staging?: string) {
     this.root = root;
@@ -80,8 +96,16 @@ export class BlobStore {
   /** A view of this store whose writes are staged until `publish()`. */
   async stage(): Promise<BlobStore> {
     const dir = tempPath(this.root);
-    await fs.mkdir(dir, { mode: 0o755 });
-    return new BlobStore(this.root, dir);
+    try {
+      await fs.mkdir(dir, { mode: 0o755 });
+    } catch (err) {
+      // A new layout whose creator failed is removed (only while it is a bare skeleton): say so.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`${this.root}: the layout was removed while this run was starting; run it again`, 'ELAYOUT');
+      throw err;
+    }
+    const staged = new BlobStore(this.root, dir);
+    staged.forgetInterrupt = onInterrupt(() => fs.rm(dir, { recursive: true, force: true }));
+    return staged;
   }
 
   blobPath(digest: Digest): string {
@@ -146,9 +170,10 @@ export class BlobStore {
   async readJson(desc: { digest: Digest; size?: number }, what: string): Promise<unknown> {
     const buf = await this.read(desc);
     try {
-      return JSON.parse(buf.toString('utf8'));
+      return parseJsonInput(buf, `${what} ${desc.digest}`, MAX_JSON_BYTES);
     } catch (err) {
-      throw new UserError(`${what} ${desc.digest}: not valid JSON: ${(err as Error).message}`, 'ELAYOUT');
+      if (err instanceof UserError) throw new UserError(err.message, 'ELAYOUT');
+      throw err;
     }
   }
 
@@ -232,12 +257,14 @@ export class BlobStore {
     if (this.staged.length > 0) await syncDir(this.dir);
     this.staged.length = 0;
     await fs.rm(this.staging, { recursive: true, force: true });
+    this.forgetInterrupt?.();
   }
 
   /** Drop everything staged (a failed run). */
   async discard(): Promise<void> {
     this.staged.length = 0;
     if (this.staging) await fs.rm(this.staging, { recursive: true, force: true });
+    this.forgetInterrupt?.();
   }
 
   private descriptor(opts: PutOptions, digest: Digest, size: number): Descriptor {

@@ -18,6 +18,7 @@ export async function peekHead(input: Readable, n: number): Promise<{ head: Buff
       have += chunk.length;
       continue;
     }
+    if (input.errored) throw input.errored;
     if (input.readableEnded || input.destroyed) return finish(true);
     const ended = await new Promise<boolean>((resolve, reject) => {
       const onReadable = () => { cleanup(); resolve(false); };

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { cleanPath, compareNames, type Entry, type EntryType } from './entries.js';
 import { UserError, fileError } from './errors.js';
+import { MAX_PAX_BYTES } from './limits.js';
 
 /** One entry of a tar archive being read. */
 export interface TarEntry extends Entry {
@@ -421,6 +422,7 @@ function capturePax(extract: tar.Extract, where: string): { take(header: tar.Hea
 
 /** PAX records ("LEN key=value\n"), values kept as bytes. */
 function parsePax(buf: Buffer, where: string): Map<string, Buffer> {
+  if (buf.length > MAX_PAX_BYTES) throw new UserError(`${where}: a PAX extended header of ${buf.length} bytes, more than the ${MAX_PAX_BYTES} allowed`);
   const records = new Map<string, Buffer>();
   const malformed = () => new UserError(`${where}: malformed PAX extended header`);
   let at = 0;
@@ -459,6 +461,8 @@ function toTarEntry(header: tar.Header, pax: Map<string, Buffer>, where: string)
     throw new UserError(`${where}: entry ${JSON.stringify(name)}: ${why}`);
   };
   const decodeName = (bytes: Buffer): string => {
+    // A ustar field ends at its first NUL; a PAX record may hold one, which no file name can.
+    if (bytes.includes(0)) refuse('name or link target holds a NUL byte');
     try {
       return strictUtf8.decode(bytes);
     } catch {
@@ -601,6 +605,10 @@ class EntryData {
       },
     });
     this.reader = reader;
+    // The archive can fail while no consumer is listening (between peekHead and the pipeline that
+    // reads on): the error stays on the stream (`errored`), where every reader finds it, instead of
+    // crashing the process as an unhandled 'error' event.
+    reader.on('error', () => undefined);
     if (this.ended) reader.push(null);
     else source.on('data', onData);
     this.fail();

@@ -1,6 +1,8 @@
 // Command lines given as flags (--entrypoint, --cmd): a JSON array, or one string split into words
 // as a POSIX shell splits a simple command, with no expansion and no shell added to the image.
 import { usageError } from './errors.js';
+import { jsonDepth } from './json.js';
+import { MAX_JSON_DEPTH } from './limits.js';
 
 /** The argv of a program: what a config's Entrypoint or Cmd holds. */
 export type Words = string[];
@@ -103,6 +105,7 @@ function checkNoNul(words: Words, what: string): Words {
  */
 export function parseCommand(value: string, what: string): Words {
   if (!value.trim().startsWith('[')) return splitWords(value, what);
+  if (jsonDepth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) throw usageError(`${what}: JSON nested more than ${MAX_JSON_DEPTH} levels deep`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);

@@ -10,6 +10,7 @@ import { sha256 } from '../src/digest.js';
 import { UserError } from '../src/errors.js';
 import { canonicalJson } from '../src/json.js';
 import { readJson, tempDir } from './helpers.js';
+import { concurrentCreators } from './concurrent-create.js';
 
 function desc(name: string, ref?: string): Descriptor {
   const d: Descriptor = { mediaType: MediaType.manifest, digest: sha256(name), size: name.length };
@@ -159,4 +160,59 @@ test('a held lock is exclusive: the second acquirer waits for the first to relea
   await first.release();
   await (await second).release();
   assert.equal(secondGot, true);
+});
+
+test('a failed first writer never removes an image another process committed meanwhile', async (t) => {
+  const base = await tempDir(t);
+  for (const existed of [false, true]) {
+    const dir = path.join(base, existed ? 'empty' : 'missing');
+    if (existed) await fs.mkdir(dir);
+    const first = await Layout.openOrCreate(dir);
+    assert.equal(first.isNew, true);
+    // Another process commits an image while the first is still at work.
+    const other = await Layout.openOrCreate(dir);
+    const blob = await other.store.putBytes(Buffer.from('{}'), { mediaType: MediaType.config });
+    const image = { mediaType: MediaType.manifest, digest: blob.digest, size: blob.size };
+    await other.addImage(image, ['other:1']);
+    // The first writer fails and undoes its creation: the other image must survive.
+    await first.discardIfNew();
+    assert.deepEqual((await other.find('other:1')).map((d) => d.digest), [blob.digest]);
+    assert.ok(await other.store.has(blob.digest, blob.size));
+  }
+  // A blob published but not yet recorded, or another writer's staging folder, also keeps it.
+  for (const busy of ['blob', 'staging'] as const) {
+    const dir = path.join(base, `busy-${busy}`);
+    const first = await Layout.openOrCreate(dir);
+    const other = await Layout.openOrCreate(dir);
+    // Another (live) process's staging folder: named for its pid.
+    if (busy === 'staging') await fs.mkdir(path.join(dir, `.oci-pack-${process.ppid}-0123456789ab.tmp`));
+    else await other.store.putBytes(Buffer.from('x'), { mediaType: 'text/plain' });
+    await first.discardIfNew();
+    assert.ok((await fs.readdir(dir)).includes('oci-layout'), `${busy}: the layout was removed under a writer`);
+  }
+  // Alone, a failed first writer still leaves nothing behind.
+  const alone = path.join(base, 'alone');
+  await (await Layout.openOrCreate(alone)).discardIfNew();
+  await assert.rejects(fs.stat(alone), { code: 'ENOENT' });
+});
+
+test('a directory holding only the skeleton another creator is making is joined, not refused', async (t) => {
+  const dir = await tempDir(t);
+  // What a concurrent creator has made so far: blobs/sha256 and an empty index.json, no oci-layout.
+  await fs.mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  const layout = await Layout.openOrCreate(dir);
+  assert.equal(layout.isNew, true);
+  await fs.rm(path.join(dir, 'oci-layout'));
+  const again = await Layout.openOrCreate(dir);
+  assert.deepEqual((await again.readIndex()).manifests, []);
+  // index.json with an image in it is not a skeleton: never overwritten, and without oci-layout refused.
+  await layout.addImage(desc('a', 'a:1'), ['a:1']).catch(() => undefined);
+  await fs.writeFile(path.join(dir, 'blobs', 'sha256', 'x'), 'x');
+  await fs.rm(path.join(dir, 'oci-layout'));
+  await assert.rejects(Layout.openOrCreate(dir), /not empty and not an OCI layout/);
+});
+
+test('writers started at once into a directory that does not exist yet all succeed, all tags kept', async (t) => {
+  // 8 here; test/slow/layout-create.slow.ts starts 20.
+  await concurrentCreators(t, 8);
 });

@@ -2,12 +2,11 @@
 // data that is all there, and the end-of-archive marker that umoci 0.4.7's `insert` leaves out.
 import { Writable } from 'node:stream';
 import { UserError } from '../errors.js';
+import { MAX_PAX_BYTES } from '../limits.js';
 
 const BLOCK = 512;
 /** Types whose size field says nothing about data (Go's archive/tar isHeaderOnlyType). */
 const HEADER_ONLY = new Set(['1', '2', '3', '4', '5', '6']);
-/** A PAX extended header larger than this is not one we can believe. */
-const MAX_PAX_BYTES = 1024 * 1024;
 
 type State = 'header' | 'data' | 'end';
 

@@ -15,14 +15,13 @@ import { canonicalJson, parseJsonInput } from '../json.js';
 import { Layout, placeImage } from '../layout.js';
 import { checkRefName, familiarName, parseDockerRef, withDefaultTag } from '../ref.js';
 import { assertValid, checkInput } from '../schema.js';
-import { MAX_JSON_BYTES, tempPath, type BlobStore } from '../store.js';
+import { tempPath, type BlobStore } from '../store.js';
+import { MAX_ARCHIVE_ENTRIES, MAX_JSON_BYTES, MAX_MANIFEST_JSON_BYTES } from '../limits.js';
 import { readTar, type TarEntry } from '../tar.js';
+import { LayerCheckStream } from '../safety.js';
 import { peekHead, readWhole } from '../streams.js';
 
-/** containers/image refuses a larger manifest.json (iolimits.MaxTarFileManifestSize); so do we. */
-export const MAX_MANIFEST_JSON_BYTES = 1024 * 1024;
-/** Entries of the outer archive: a docker-save archive has a handful per layer. */
-const MAX_ARCHIVE_ENTRIES = 100_000;
+export { MAX_MANIFEST_JSON_BYTES };
 /** Symlinks followed from one name before we call it a loop. */
 const MAX_LINK_DEPTH = 16;
 const HEX_NAME_RE = /^(?:blobs\/sha256\/([a-f0-9]{64})|([a-f0-9]{64})\.json)$/;
@@ -52,7 +51,7 @@ export interface ImportResult {
 /** A regular file of the archive, as its bytes passed by. */
 type ArchiveFile =
   /** Not JSON: run through the layer pipeline into the staging store as it passed. */
-  | { kind: 'layer'; raw: Digest; layer: LayerDescriptor; name: string }
+  | { kind: 'layer'; raw: Digest; layer: LayerDescriptor; name: string; problem?: Error }
   /** JSON-looking (a config, a legacy json, an OCI document): copied as it is into scratch. */
   | { kind: 'document'; raw: Digest; size: number; file: string; name: string };
 
@@ -237,8 +236,12 @@ async function stageLayer(data: Readable, head: Buffer, name: string, where: str
   const what = `${where}: entry ${JSON.stringify(name)}`;
   const diff = new Hasher();
   try {
-    const desc = await store.put([data, raw, decompressor(detectCompression(head), what), diff, ...compressor.create()], { mediaType: compressor.mediaType });
-    return { kind: 'layer', raw: raw.result().digest, layer: { ...desc, diffId: diff.result().digest, uncompressedSize: diff.result().size }, name };
+    // The layer's entries are checked by the rules `--layer` applies: an import must not bring in
+    // what a build would refuse (absolute names, "..", links out of the root).
+    const check = new LayerCheckStream(what);
+    const desc = await store.put([data, raw, decompressor(detectCompression(head), what), diff, check, ...compressor.create()], { mediaType: compressor.mediaType });
+    const layer = { ...desc, diffId: diff.result().digest, uncompressedSize: diff.result().size };
+    return { kind: 'layer', raw: raw.result().digest, layer, name, ...(check.problem ? { problem: check.problem } : {}) };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
     if (typeof code === 'string' && code.startsWith('Z_')) throw new UserError(`${what}: not valid compressed data: ${(err as Error).message}`, 'EINPUT');
@@ -307,7 +310,9 @@ async function assembleImage(
     const field = `${itemWhere}.Layers[${j}]`;
     const file = lookup(contents, layerPath, field);
     checkNamedDigest(layerPath, file.raw, field);
-    const layer = file.kind === 'layer' ? file.layer : await stageSpooledLayer(file, where, store, compressor);
+    const staged = file.kind === 'layer' ? file : await stageSpooledLayer(file, where, store, compressor);
+    if (staged.problem) throw staged.problem;
+    const layer = staged.layer;
     if (layer.diffId !== diffIds[j]) {
       throw new UserError(`${field} ${JSON.stringify(layerPath)}: the uncompressed layer hashes to ${layer.diffId}, but ${item.Config} rootfs.diff_ids[${j}] says ${diffIds[j]}`, 'EDIGEST');
     }
@@ -351,8 +356,7 @@ function checkNamedDigest(name: string, raw: Digest, field: string): void {
 }
 
 /** A layer that looked like JSON as it passed (its first byte is "{"): through the layer pipeline now. */
-async function stageSpooledLayer(file: ArchiveFile & { kind: 'document' }, where: string, store: BlobStore, compressor: Compressor): Promise<LayerDescriptor> {
+async function stageSpooledLayer(file: ArchiveFile & { kind: 'document' }, where: string, store: BlobStore, compressor: Compressor): Promise<ArchiveFile & { kind: 'layer' }> {
   const { head, stream } = await peekHead(createReadStream(file.file), 4);
-  const staged = await stageLayer(stream, head, file.name, where, store, compressor);
-  return (staged as ArchiveFile & { kind: 'layer' }).layer;
+  return (await stageLayer(stream, head, file.name, where, store, compressor)) as ArchiveFile & { kind: 'layer' };
 }

@@ -13,7 +13,8 @@ import { canonicalJson } from '../json.js';
 import { Layout, LAYOUT_VERSION, type ImageIndex } from '../layout.js';
 import { familiarName, fullName, repositoryName } from '../ref.js';
 import { assertValid } from '../schema.js';
-import { syncDir, tempPath, type BlobStore } from '../store.js';
+import { removeStaleTemps, syncDir, tempPath, type BlobStore } from '../store.js';
+import { onInterrupt } from '../cleanup.js';
 import { tarStream } from '../tar.js';
 import { legacyLayers } from './legacy.js';
 import { measureLayer, openUncompressed, type MeasuredLayer } from './layers.js';
@@ -238,7 +239,10 @@ async function writeTar(tar: Readable, output: string | NodeJS.WritableStream): 
     return;
   }
   const dir = path.dirname(path.resolve(output));
+  // What killed runs (SIGKILL, a power cut) left beside the output: their pid in the name is gone.
+  await removeStaleTemps(dir);
   const tmp = tempPath(dir);
+  const forget = onInterrupt(() => fs.rm(tmp, { force: true }));
   try {
     await pipeline(tar, createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }));
     await fs.rename(tmp, output);
@@ -247,5 +251,7 @@ async function writeTar(tar: Readable, output: string | NodeJS.WritableStream): 
     tar.destroy();
     await fs.rm(tmp, { force: true });
     throw fileError(output, err);
+  } finally {
+    forget();
   }
 }

@@ -16,6 +16,7 @@ import { ImageFilesystem, type ImageLayers } from '../sources/image.js';
 import { tarballEntries } from '../sources/tarball.js';
 import type { BlobStore } from '../store.js';
 import { BuildContext, archiveKind, goPattern, hasWildcards, type ContextSource } from './context.js';
+import { MAX_EXPANDED_TOTAL_LENGTH } from '../limits.js';
 import { ExpandError, envLookup, expandWord, expandWords, type Lookup } from './expand.js';
 import { resolveImage, stageImage, type LocalImage, type ResolveContext } from './from.js';
 import { formatGoDuration, goList, goQuote, goQuoteList, goQuoteRune } from './gofmt.js';
@@ -140,11 +141,32 @@ function metaArgValues(dockerfile: Dockerfile, buildArgs: Record<string, string>
 
 function expand(dockerfile: Dockerfile, line: number, word: string, lookup: Lookup): string {
   try {
-    return expandWord(word, dockerfile.escape, lookup);
+    return counted(dockerfile, line, expandWord(word, dockerfile.escape, lookup));
   } catch (err) {
-    if (err instanceof ExpandError) throw lineError(dockerfile.file, line, `${err.message} in ${JSON.stringify(word)}`);
+    if (err instanceof ExpandError) throw lineError(dockerfile.file, line, `${err.message} in ${shortWord(word)}`);
     throw err;
   }
+}
+
+/** Characters expansion has produced for each Dockerfile so far. */
+const expandedSoFar = new WeakMap<Dockerfile, number>();
+
+/**
+ * Every expanded word counts against MAX_EXPANDED_TOTAL_LENGTH: one word is bounded, but
+ * `ENV A1=$A A2=$A ...` on many lines would copy a large value into memory (env, history) many times.
+ */
+function counted(dockerfile: Dockerfile, line: number, text: string): string {
+  const total = (expandedSoFar.get(dockerfile) ?? 0) + text.length;
+  if (total > MAX_EXPANDED_TOTAL_LENGTH) {
+    throw lineError(dockerfile.file, line, `variable expansion has produced more than ${MAX_EXPANDED_TOTAL_LENGTH} characters in this Dockerfile`);
+  }
+  expandedSoFar.set(dockerfile, total);
+  return text;
+}
+
+/** A word as an error shows it: quoted, and cut short when long. */
+function shortWord(word: string): string {
+  return word.length > 200 ? `${JSON.stringify(word.slice(0, 200))}...` : JSON.stringify(word);
 }
 
 /** The state of one stage as its instructions run (docker's dispatchState). */
@@ -381,9 +403,11 @@ class Session {
         const lookup = this.lookup(state);
         const ports = ins.values.flatMap((v) => {
           try {
-            return expandWords(v, this.dockerfile.escape, lookup);
+            const words = expandWords(v, this.dockerfile.escape, lookup);
+            counted(this.dockerfile, ins.line, words.join(' '));
+            return words;
           } catch (err) {
-            if (err instanceof ExpandError) throw fail(`${err.message} in ${JSON.stringify(v)}`);
+            if (err instanceof ExpandError) throw fail(`${err.message} in ${shortWord(v)}`);
             throw err;
           }
         });
@@ -726,7 +750,7 @@ function formatHealth(h: HealthConfig): string {
 
 function expandHeredoc(dockerfile: Dockerfile, line: number, content: string, lookup: Lookup): string {
   try {
-    return expandWord(content, '\\', lookup, { raw: true });
+    return counted(dockerfile, line, expandWord(content, '\\', lookup, { raw: true }));
   } catch (err) {
     if (err instanceof ExpandError) throw lineError(dockerfile.file, line, `heredoc: ${err.message}`);
     throw err;

@@ -1,6 +1,15 @@
 // Variable substitution in Dockerfile words as docker's shell lexer does it: quotes, the escape
 // character, $VAR, ${VAR}, ${VAR:-word}, ${VAR:+word}, ${VAR-word}, ${VAR+word}, ${VAR:?msg}.
 
+import { MAX_EXPANDED_WORD_LENGTH, MAX_EXPANSION_DEPTH } from '../limits.js';
+
+/** An expanded word may not grow past MAX_EXPANDED_WORD_LENGTH (`ENV A=$A$A` doubles it each line). */
+function checkSize(text: string): void {
+  if (text.length > MAX_EXPANDED_WORD_LENGTH) {
+    throw new ExpandError(`the expanded word is longer than ${MAX_EXPANDED_WORD_LENGTH} characters`);
+  }
+}
+
 /** Looks a variable up: its value, or undefined when it is not set. */
 export type Lookup = (name: string) => string | undefined;
 
@@ -61,6 +70,11 @@ class Words {
   }
 
   string(s: string): void {
+    // A value with no blank is one piece of the current word (and values can be long).
+    if (!/\s/u.test(s)) {
+      if (s.length > 0) this.rawString(s);
+      return;
+    }
     for (const ch of s) this.char(ch);
   }
 
@@ -80,6 +94,8 @@ class Words {
 class Lexer {
   private readonly chars: string[];
   private pos = 0;
+  /** How many ${...} the lexer is inside of. */
+  private depth = 0;
 
   constructor(
     text: string,
@@ -116,10 +132,12 @@ class Lexer {
       if (ch === '$') {
         const value = this.dollar();
         result += value;
+        checkSize(result);
         words.string(value);
       } else if (!this.opts.raw && (ch === "'" || ch === '"')) {
         const value = ch === "'" ? this.singleQuoted() : this.doubleQuoted();
         result += value;
+        checkSize(result);
         words.rawString(value);
       } else {
         let c = this.next()!;
@@ -136,6 +154,7 @@ class Lexer {
           words.char(c);
         }
         result += c;
+        if (result.length > MAX_EXPANDED_WORD_LENGTH) checkSize(result);
       }
     }
     if (stop !== undefined) throw new ExpandError(`unexpected end of statement while looking for matching ${stop}`);
@@ -165,6 +184,7 @@ class Lexer {
       }
       if (ch === '$') {
         out += this.dollar();
+        checkSize(out);
         continue;
       }
       let c = this.next()!;
@@ -185,6 +205,16 @@ class Lexer {
       return this.lookup(name) ?? '';
     }
     this.next();
+    if (++this.depth > MAX_EXPANSION_DEPTH) throw new ExpandError(`\${...} nested more than ${MAX_EXPANSION_DEPTH} deep`);
+    try {
+      return this.braced();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** A ${...} after its "${". */
+  private braced(): string {
     const first = this.peek();
     if (first === undefined) throw new ExpandError("syntax error: missing '}'");
     if (first === '{' || first === '}' || first === ':') throw new ExpandError('syntax error: bad substitution');

@@ -8,6 +8,7 @@ import { UserError, prefixError } from '../errors.js';
 import type { ImageConfig, ImageManifest } from '../image.js';
 import { configPlatform } from '../image.js';
 import { parseJsonInput } from '../json.js';
+import { MAX_INDEX_BYTES } from '../limits.js';
 import { INDEX_FILE, LAYOUT_FILE, Layout, type ImageIndex } from '../layout.js';
 import { compressor as makeCompressor, type CompressionName } from '../compress.js';
 import { openArchive, stageDockerArchive, type ImportedImage } from '../docker/read.js';
@@ -58,7 +59,6 @@ export const TRANSPORTS: Readonly<Record<string, Transport>> = {
 
 const MAX_INDEX_DEPTH = 4;
 /** index.json and oci-layout of an archive are read into memory: no more than this. */
-const MAX_INDEX_BYTES = 16 * 1024 * 1024;
 /** Docker's layer media types, and the OCI ones with the same bytes that our manifests name. */
 const OCI_LAYER_TYPE: Readonly<Record<string, string>> = {
   [MediaType.dockerLayer]: MediaType.layer,

@@ -7,7 +7,7 @@ interface Pattern {
   /** The cleaned pattern, without its '!'. */
   text: string;
   exclusion: boolean;
-  regexp: RegExp;
+  glob: GlobPattern;
 }
 
 /** The largest .dockerignore read. */
@@ -33,7 +33,7 @@ export class IgnoreMatcher {
         if (pattern === '') throw new UserError(`${where}:${index + 1}: illegal exclusion pattern "!"`, 'EINPUT');
         pattern = path.posix.normalize(pattern).replace(/\/+$/, '') || '/';
         if (pattern.length > 1 && pattern.startsWith('/')) pattern = pattern.slice(1);
-        patterns.push({ text: pattern, exclusion, regexp: compile(pattern, `${where}:${index + 1}`) });
+        patterns.push({ text: pattern, exclusion, glob: GlobPattern.compile(pattern, `${where}:${index + 1}`) });
       });
     return new IgnoreMatcher(patterns);
   }
@@ -55,8 +55,8 @@ export class IgnoreMatcher {
     let matched = false;
     for (const p of this.patterns) {
       if (p.exclusion !== matched) continue;
-      let hit = p.regexp.test(rel);
-      for (let i = 1; !hit && i <= parents.length; i++) hit = p.regexp.test(parents.slice(0, i).join('/'));
+      let hit = p.glob.test(rel);
+      for (let i = 1; !hit && i <= parents.length; i++) hit = p.glob.test(parents.slice(0, i).join('/'));
       if (hit) matched = !p.exclusion;
     }
     return matched;
@@ -75,45 +75,142 @@ export class IgnoreMatcher {
   }
 }
 
+/** One step of a compiled pattern. */
+type Token =
+  | { kind: 'char'; ch: string }
+  /** `?`: one character but '/'. */
+  | { kind: 'one' }
+  /** `*`: any run of characters but '/'. */
+  | { kind: 'star' }
+  /** `**` at the end: anything at all. */
+  | { kind: 'any' }
+  /** `**` or `**\/` before more pattern: nothing, or anything that ends in '/'. */
+  | { kind: 'dirs' }
+  /** `[...]`: one character of a class (a one-character regexp, which cannot backtrack). */
+  | { kind: 'class'; re: RegExp };
+
+/** Characters that mean something in a regexp: escaped when a class is turned into one. */
+const REGEXP_SYNTAX = '^$\\.*+?()[]{}|/';
+
 /**
- * A pattern as patternmatcher compiles it into a regular expression: `*` and `?` stop at '/',
- * `**` crosses directories, `[...]` is a class, a backslash escapes the next character, and the
- * regexp characters that mean nothing in a file pattern are escaped.
+ * A pattern with patternmatcher's meaning (it compiles to a Go regexp: `*` and `?` stop at '/',
+ * `**` crosses directories, `[...]` is a class, a backslash escapes the next character), matched
+ * by simulating all positions at once (Thompson's construction, as Go's RE2 does): time grows with
+ * name length times pattern length, never exponentially, whatever the pattern (`*a*a*a*...*b`).
  */
-function compile(pattern: string, where: string): RegExp {
-  checkClasses(pattern, where);
-  const chars = Array.from(pattern);
-  let re = '^';
-  for (let i = 0; i < chars.length; i++) {
-    const ch = chars[i]!;
-    if (ch === '*') {
-      if (chars[i + 1] === '*') {
-        i++;
-        if (chars[i + 1] === '/') i++;
-        re += i + 1 >= chars.length ? '.*' : '(.*/)?';
+export class GlobPattern {
+  private constructor(private readonly tokens: readonly Token[]) {}
+
+  static compile(pattern: string, where: string): GlobPattern {
+    checkClasses(pattern, where);
+    const chars = Array.from(pattern);
+    const tokens: Token[] = [];
+    for (let i = 0; i < chars.length; i++) {
+      const ch = chars[i]!;
+      if (ch === '*') {
+        if (chars[i + 1] === '*') {
+          i++;
+          if (chars[i + 1] === '/') i++;
+          tokens.push(i + 1 >= chars.length ? { kind: 'any' } : { kind: 'dirs' });
+        } else {
+          tokens.push({ kind: 'star' });
+        }
+      } else if (ch === '?') {
+        tokens.push({ kind: 'one' });
+      } else if (ch === '[') {
+        let body = '';
+        let j = i + 1;
+        if (chars[j] === '^') {
+          body += '^';
+          j++;
+        }
+        for (let first = true; j < chars.length && (first || chars[j] !== ']'); j++, first = false) {
+          const c = chars[j]!;
+          if (c === '\\' && j + 1 < chars.length) {
+            j++;
+            body += /[A-Za-z0-9]/.test(chars[j]!) ? chars[j]! : `\\${chars[j]!}`;
+          } else {
+            body += c === '-' || !REGEXP_SYNTAX.includes(c) ? c : `\\${c}`;
+          }
+        }
+        i = j;
+        try {
+          tokens.push({ kind: 'class', re: new RegExp(`^[${body}]$`, 'su') });
+        } catch {
+          throw new UserError(`${where}: ${JSON.stringify(pattern)} is not a valid pattern`, 'EINPUT');
+        }
+      } else if (ch === '\\') {
+        const next = chars[i + 1];
+        if (next === undefined) {
+          tokens.push({ kind: 'char', ch: '\\' });
+        } else {
+          i++;
+          tokens.push({ kind: 'char', ch: next });
+        }
       } else {
-        re += '[^/]*';
+        tokens.push({ kind: 'char', ch });
       }
-    } else if (ch === '?') {
-      re += '[^/]';
-    } else if ('.+(){}$|'.includes(ch)) {
-      re += `\\${ch}`;
-    } else if (ch === '\\') {
-      const next = chars[i + 1];
-      if (next === undefined) {
-        re += '\\\\';
-      } else {
-        i++;
-        re += '^$\\.*+?()[]{}|/'.includes(next) ? `\\${next}` : next;
-      }
-    } else {
-      re += ch;
     }
+    return new GlobPattern(tokens);
   }
-  try {
-    return new RegExp(`${re}$`, 'su');
-  } catch {
-    throw new UserError(`${where}: ${JSON.stringify(pattern)} is not a valid pattern`, 'EINPUT');
+
+  /** Whether the whole of `name` matches. */
+  test(name: string): boolean {
+    const n = this.tokens.length;
+    let states = new Uint8Array(n + 1);
+    let next = new Uint8Array(n + 1);
+    // Inside a `**/`'s "anything that ends in '/'": left only by a '/', unlike its start.
+    let inside = new Uint8Array(n);
+    let nextInside = new Uint8Array(n);
+    this.add(states, 0);
+    for (const c of name) {
+      next.fill(0);
+      nextInside.fill(0);
+      let any = false;
+      for (let i = 0; i < n; i++) {
+        const t = this.tokens[i]!;
+        if (t.kind === 'dirs' && (states[i] || inside[i])) {
+          nextInside[i] = 1;
+          any = true;
+          if (c === '/') this.add(next, i + 1);
+          continue;
+        }
+        if (!states[i]) continue;
+        switch (t.kind) {
+          case 'char':
+            if (c === t.ch) any = this.add(next, i + 1) || any;
+            break;
+          case 'one':
+            if (c !== '/') any = this.add(next, i + 1) || any;
+            break;
+          case 'class':
+            if (t.re.test(c)) any = this.add(next, i + 1) || any;
+            break;
+          case 'star':
+            if (c !== '/') any = this.add(next, i) || any;
+            break;
+          case 'any':
+            any = this.add(next, i) || any;
+            break;
+          case 'dirs':
+            break; // handled above
+        }
+      }
+      if (!any) return false;
+      [states, next] = [next, states];
+      [inside, nextInside] = [nextInside, inside];
+    }
+    return states[n] === 1;
+  }
+
+  /** Mark position i and what it reaches without a character (a star's or `**`'s empty match). */
+  private add(set: Uint8Array, i: number): boolean {
+    for (let k = i; ; k++) {
+      if (set[k]) return true;
+      set[k] = 1;
+      const kind = this.tokens[k]?.kind;
+      if (kind !== 'star' && kind !== 'any' && kind !== 'dirs') return true;
+    }
   }
 }
 

@@ -1,6 +1,8 @@
 // Lexing a Dockerfile into logical lines the way docker's parser does: parser directives, comments,
 // line continuations (with the escape character), builder flags, heredocs, and the word splitters.
 import { UserError } from '../errors.js';
+import { jsonDepth } from '../json.js';
+import { MAX_JSON_DEPTH } from '../limits.js';
 
 /** A heredoc (`<<EOF` ... `EOF`) of a COPY, ADD or RUN line. */
 export interface Heredoc {
@@ -267,6 +269,8 @@ export function jsonArray(rest: string): JsonArray {
   if (!text.startsWith('[')) return { ok: false, notStrings: false };
   const end = endOfJsonValue(text);
   if (end < 0) return { ok: false, notStrings: false };
+  // Arrays in arrays are refused below anyway; this keeps JSON.parse from recursing on them.
+  if (jsonDepth(text.slice(0, end), MAX_JSON_DEPTH) > MAX_JSON_DEPTH) return { ok: false, notStrings: true };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text.slice(0, end));

@@ -213,11 +213,12 @@ export class ImageFilesystem {
     let dataPath: string | undefined;
     if (e.type === 'link') {
       const target = this.nodes.get(e.linkname ?? '');
-      if (!target || target.layer !== layer || target.entry.type !== 'file') {
+      // A hard link may name any non-directory (a symlink too: extraction gives a second symlink).
+      if (!target || target.layer !== layer || target.entry.type === 'directory') {
         throw new UserError(`${where}: hard link /${e.path} to /${e.linkname ?? ''}, which is not a file of the same layer`, 'EINPUT');
       }
       Object.assign(entry, { ...target.entry, path: e.path });
-      dataPath = target.dataPath ?? target.entry.path;
+      if (target.entry.type === 'file') dataPath = target.dataPath ?? target.entry.path;
     }
     this.set(e.path, { entry, layer, ...(dataPath !== undefined ? { dataPath } : {}) }, where);
   }

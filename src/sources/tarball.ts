@@ -3,8 +3,9 @@
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { decompressor, sniffCompression } from '../compress.js';
-import { cleanPath, parentOf, resolveWithin, type Entry, type EntryType } from '../entries.js';
-import { UserError, fileError } from '../errors.js';
+import type { Entry } from '../entries.js';
+import { fileError } from '../errors.js';
+import { LayerChecker } from '../safety.js';
 import { readTar, type TarEntry } from '../tar.js';
 
 export interface TarballOptions {
@@ -38,45 +39,15 @@ export async function* tarballEntries(path: string, opts: TarballOptions = {}): 
     pipeline(sniffed.stream, bytes).catch(() => {
       // A read error destroys `bytes` with it, and readTar reports it.
     });
-    // Type of every path seen so far: hard links may only name an earlier entry.
-    const seen = new Map<string, EntryType>();
-    for await (const tarEntry of readTar(bytes, where)) {
-      const entry = checked(tarEntry, seen, where);
-      seen.set(entry.path, entry.type);
-      yield entry;
-    }
+    const checker = new LayerChecker(where);
+    for await (const tarEntry of readTar(bytes, where)) yield checked(tarEntry, checker);
   } finally {
     file.destroy();
   }
 }
 
-function checked(e: TarEntry, seen: ReadonlyMap<string, EntryType>, where: string): Entry {
-  const refuse = (why: string): never => {
-    throw new UserError(`${where}: entry ${JSON.stringify(e.name)}: ${why}`);
-  };
-  if (e.path.startsWith('/')) refuse('absolute path');
-  if (e.path.split('/').includes('..')) refuse('path has a ".." component');
-  const path = cleanPath(e.path)!;
-  if (path === '' && e.type !== 'directory') refuse(`the root must be a directory, not a ${e.type}`);
-
-  let linkname = e.linkname;
-  if (e.type === 'symlink') {
-    // Absolute targets resolve inside the container's root; relative ones from the link's directory.
-    if (resolveWithin(parentOf(path), linkname ?? '').escapes) {
-      refuse(`symlink target ${JSON.stringify(linkname)} points outside the root`);
-    }
-  } else if (e.type === 'link') {
-    const target = linkname ?? '';
-    if (target.startsWith('/')) refuse(`hard link target ${JSON.stringify(target)} is an absolute path`);
-    if (target.split('/').includes('..')) refuse(`hard link target ${JSON.stringify(target)} has a ".." component`);
-    linkname = cleanPath(target)!;
-    const targetType = seen.get(linkname);
-    if (targetType === undefined) {
-      refuse(`hard link to ${JSON.stringify(target)}, which is not an earlier entry of the archive`);
-    }
-    if (targetType === 'directory') refuse(`hard link to the directory ${JSON.stringify(target)}`);
-  }
-
+function checked(e: TarEntry, checker: LayerChecker): Entry {
+  const { path, linkname } = checker.check(e);
   const entry: Entry = {
     path,
     type: e.type,
@@ -88,7 +59,8 @@ function checked(e: TarEntry, seen: ReadonlyMap<string, EntryType>, where: strin
     mtime: e.mtime,
     size: e.size,
   };
-  if (linkname !== undefined) entry.linkname = linkname;
+  if (e.type === 'symlink') entry.linkname = e.linkname ?? '';
+  else if (linkname !== undefined) entry.linkname = linkname;
   if (e.devmajor !== undefined) entry.devmajor = e.devmajor;
   if (e.devminor !== undefined) entry.devminor = e.devminor;
   if (e.xattrs) entry.xattrs = e.xattrs;

@@ -192,3 +192,35 @@ test('a layer whose bytes start like JSON is still read as a layer when manifest
   assert.equal(result.images[0]?.layers[0]?.digest, sha256(layer));
   assert.deepEqual(await fs.readFile(blobFile(back, sha256(layer))), layer);
 });
+
+test('a docker archive truncated at any offset is a one-line error, never a crash, and leaves nothing behind', async (t) => {
+  const dir = await tempDir(t);
+  const good = await goodEntries();
+  const full = await rawTar(good.entries);
+  const existing = path.join(dir, 'existing');
+  await handImage(existing, { layers: [await layerTar({ keep: 'me' })], tags: ['kept:1'] });
+  const before = await snapshot(existing);
+  // Cut before the end-of-archive blocks (without them the archive is whole: readers accept that).
+  const whole = full.length - 1024;
+  const offsets = new Set<number>();
+  for (let n = 0; n < whole; n += 293) offsets.add(n);
+  for (const n of [1, 511, 512, 513, 1023, 1024, 1025, whole - 1]) offsets.add(n);
+  for (const n of offsets) {
+    const file = path.join(dir, `cut-${n}.tar`);
+    await fs.writeFile(file, full.subarray(0, n));
+    const fresh = path.join(dir, `fresh-${n}`);
+    const r = await cli('from-docker', file, fresh);
+    assert.equal(r.status, 1, `cut at ${n}: ${r.stderr}`);
+    assert.match(r.stderr, /^oci-pack: [^\n]+\n$/, `cut at ${n}: one line`);
+    await assert.rejects(fs.stat(fresh), { code: 'ENOENT' }, `cut at ${n}: the new layout was left behind`);
+    const again = await cli('from-docker', file, existing);
+    assert.equal(again.status, 1, `cut at ${n} into a layout: ${again.stderr}`);
+    assert.deepEqual(await snapshot(existing), before, `cut at ${n}: the layout changed or kept a staging folder`);
+  }
+  // And through the executable, whose exit status is the contract.
+  for (const n of [1100]) {
+    const r = runBin(['from-docker', '-', path.join(dir, `bin-${n}`)], { input: full.subarray(0, n) });
+    assert.equal(r.status, 1, `cut at ${n}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /Unhandled|internal error|\n {4}at /);
+  }
+});

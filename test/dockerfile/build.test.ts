@@ -441,3 +441,11 @@ test('history: docker\'s created_by lines, empty_layer for metadata, MAINTAINER 
   assert.deepEqual(image.config.config!['ExposedPorts'], { '80/tcp': {}, '9000/udp': {}, '9001/udp': {} });
   assert.deepEqual(image.config.config!['Healthcheck'], { Test: ['CMD', '/bin/check'], Interval: 30e9, Retries: 2 });
 });
+
+test('ENV A=$A$A repeated, or a value copied many times, stops at a line-numbered error', async (t) => {
+  const doubling = `FROM scratch\nENV A=0123456789abcdef\n${'ENV A=$A$A\n'.repeat(40)}`;
+  await rejects(build(t, doubling), /^Dockerfile:19: the expanded word is longer than 1048576 characters in "\$A\$A"$/);
+  const copies = `FROM scratch\nARG A=0123456789abcdef\n${'ARG A=$A$A\n'.repeat(15)}${'ENV B=$A\n'.repeat(40)}`;
+  await rejects(build(t, copies), /^Dockerfile:\d+: variable expansion has produced more than 16777216 characters in this Dockerfile$/);
+  await rejects(build(t, `FROM scratch\nLABEL a=${'${X:-'.repeat(100)}v${'}'.repeat(100)}\n`), /^Dockerfile:2: LABEL a: \$\{\.\.\.\} nested more than 64 deep in "/);
+});

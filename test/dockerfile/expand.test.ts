@@ -107,3 +107,16 @@ test('raw mode (heredoc bodies): variables expand, quotes and escapes stay as wr
   const lookup = envLookup(['NAME=world']);
   assert.equal(expandWord('echo "hello $NAME" \'$NAME\' \\$NAME\n', '\\', lookup, { raw: true }), 'echo "hello world" \'world\' \\$NAME\n');
 });
+
+test('expanded words and ${...} nesting are bounded by a clear error, not by V8 running out', () => {
+  const big = 'x'.repeat(600 * 1024);
+  const lookup = envLookup([`A=${big}`]);
+  assert.equal(expandWord('$A', '\\', lookup).length, big.length);
+  assert.throws(() => expandWord('$A$A', '\\', lookup), (e: unknown) => e instanceof ExpandError && /expanded word is longer than 1048576 characters/.test(e.message));
+  assert.throws(() => expandWord('"$A${A}"', '\\', lookup), /longer than 1048576/);
+  const nested = (n: number) => `${'${X:-'.repeat(n)}v${'}'.repeat(n)}`;
+  assert.equal(expandWord(nested(64), '\\', lookup), 'v');
+  assert.throws(() => expandWord(nested(65), '\\', lookup), (e: unknown) => e instanceof ExpandError && /nested more than 64 deep/.test(e.message));
+  // Deep enough to overflow the stack without the bound: still the same one-line error.
+  assert.throws(() => expandWord(nested(200_000), '\\', lookup), /nested more than 64 deep/);
+});

@@ -2,7 +2,7 @@
 // ustar cannot hold into PAX records, and a reader on tar-stream that keeps PAX records byte-exact.
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import * as tar from 'tar-stream';
+import type * as tar from 'tar-stream';
 import { cleanPath, compareNames, wholeOf, type Entry, type EntryType } from './entries.js';
 import { UserError, fileError } from './errors.js';
 
@@ -460,7 +460,9 @@ interface ExtractInternals {
 export async function* readTar(input: Readable, where: string): AsyncGenerator<TarEntry> {
   // latin1 hands us the header's name bytes one to one, so that we decode them strictly (the
   // option exists in tar-stream 3 but not in its types).
-  const extract = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
+  // Imported here: writing a layer, and so most commands, never needs tar-stream.
+  const { extract: createExtract } = await import('tar-stream');
+  const extract = createExtract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
   const pax = capturePax(extract, where);
   pipeline(input, extract).catch(() => {
     // The same error reaches the loop below through the extract's iterator.

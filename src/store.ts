@@ -14,7 +14,7 @@ import { readWhole } from './streams.js';
 /** The largest JSON document (manifest, index, config) we read into memory. */
 export const MAX_JSON_BYTES = 8 * 1024 * 1024;
 
-const TEMP_PREFIX = '.oci-pack-';
+export const TEMP_PREFIX = '.oci-pack-';
 const TEMP_RE = /^\.oci-pack-(\d+)-[0-9a-f]+\.tmp$/;
 
 /** A temporary file name in `dir` that names its owner, so a later run can clean what a dead one left. */

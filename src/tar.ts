@@ -275,7 +275,7 @@ function tarHeader(entry: Entry): { header: UstarHeader; pax: PaxRecord[] } {
     throw new UserError(`/${entry.path}: device numbers ${devmajor},${devminor} do not fit in a tar header`);
   }
 
-  const xattrs = [...(entry.xattrs ?? new Map<string, Buffer>())].sort(([a], [b]) => compareNames(a, b));
+  const xattrs = entry.xattrs && entry.xattrs.size > 0 ? [...entry.xattrs].sort(([a], [b]) => compareNames(a, b)) : [];
   for (const [key, value] of xattrs) {
     if (key === '' || key.includes('=') || key.includes('\0')) {
       throw new UserError(`/${entry.path}: extended attribute name ${JSON.stringify(key)} cannot be stored in a tar PAX record`);
@@ -300,13 +300,16 @@ function tarHeader(entry: Entry): { header: UstarHeader; pax: PaxRecord[] } {
   return { header, pax };
 }
 
+const UNCLEAN_PATH = /(?:^|\/)(?:\.\.?)?(?:\/|$)/;
+
 /** Entries that break the Entry contract are bugs of the source that made them. */
 function checkEntry(entry: Entry): void {
   const bad = (why: string): never => {
     throw new Error(`tar writer: entry ${JSON.stringify(entry.path)}: ${why}`);
   };
   if (!(entry.type in TYPEFLAGS)) bad(`unknown type ${String(entry.type)}`);
-  if (entry.path !== '' && cleanPath(entry.path) !== entry.path) bad('not a clean relative path');
+  // What cleanPath would change: an empty, "." or ".." component (a leading, trailing or double "/").
+  if (entry.path !== '' && UNCLEAN_PATH.test(entry.path)) bad('not a clean relative path');
   if (entry.path.includes('\0')) bad('NUL in path');
   if (entry.path === '' && entry.type !== 'directory') bad('the root must be a directory');
   if (!Number.isInteger(entry.mode) || entry.mode < 0 || entry.mode > 0o7777) bad(`mode ${entry.mode} is not within 0..07777`);

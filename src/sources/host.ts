@@ -99,7 +99,8 @@ async function* walk(
   links: Map<string, string>,
   exclude: HostOptions['exclude'],
 ): AsyncGenerator<Entry> {
-  const stack: Frame[] = [frame(dir, dest, where)];
+  const root = path.join(dir);
+  const stack: Frame[] = [frame(root.endsWith('/') ? root.slice(0, -1) || '/' : root, dest, where)];
   const ahead: Array<{ entry: Entry; bytes: number }> = [];
   let bytes = 0;
   for (;;) {
@@ -110,7 +111,8 @@ async function* walk(
         continue;
       }
       const name = top.names[top.next++]!;
-      const hostPath = path.join(top.dir, name);
+      // top.dir is already normal (the source as given, joined once): no path.join per file.
+      const hostPath = top.dir === '/' ? `/${name}` : `${top.dir}/${name}`;
       const imagePath = top.dest === '' ? name : `${top.dest}/${name}`;
       let st: Stats;
       try {

@@ -1,6 +1,6 @@
 // One filesystem entry as every source produces it and the layer writer consumes it, and the
 // normalisation rules (owners, names, mtimes, order) that make a layer's bytes reproducible.
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { UserError } from './errors.js';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'link' | 'char' | 'block' | 'fifo';
@@ -30,6 +30,27 @@ export interface Entry {
    * called once only, before the next entry is requested.
    */
   open?: () => Readable;
+}
+
+/**
+ * Data a source already holds in memory (or is reading into it) behind an entry's open(): the tar
+ * writer takes it whole, with no stream per file. Kept on the open function itself, so that it
+ * survives the copies ({ ...entry }) entries go through and goes away with open() (a property
+ * rather than a WeakMap: 100,000 weak keys slow every garbage collection down).
+ */
+const WHOLE = Symbol('whole data');
+type WholeOpen = (() => Readable) & { [WHOLE]?: () => Buffer | Promise<Buffer> };
+
+/** An open() for data read whole: a stream to whoever asks, the buffer itself to the tar writer. */
+export function openWhole(load: () => Buffer | Promise<Buffer>): () => Readable {
+  const open: WholeOpen = () => Readable.from((async function* () { yield await load(); })());
+  open[WHOLE] = load;
+  return open;
+}
+
+/** The whole data behind an open() made by openWhole (`size` bytes, fewer if the file shrank). */
+export function wholeOf(open: () => Readable): (() => Buffer | Promise<Buffer>) | undefined {
+  return (open as WholeOpen)[WHOLE];
 }
 
 /** What happens to owners and times as entries go into a layer. */

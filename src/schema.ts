@@ -1,21 +1,32 @@
 // Validators for the JSON documents oci-pack writes and reads (OCI layout, index, manifest, config,
-// docker-save manifest.json and repositories), compiled once per process from the package's schemas/.
+// docker-save manifest.json and repositories), compiled ahead of time from the package's schemas/.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { Ajv, ErrorObject } from 'ajv';
 import { UserError } from './errors.js';
+import { packageRoot } from './package.js';
 
 export type SchemaName = 'oci-layout' | 'image-index' | 'image-manifest' | 'image-config'
   | 'content-descriptor' | 'docker-manifest' | 'docker-repositories';
 
-const SCHEMA_NAMES: readonly SchemaName[] = [
+export const SCHEMA_NAMES: readonly SchemaName[] = [
   'content-descriptor', 'oci-layout', 'image-index', 'image-manifest', 'image-config',
   'docker-manifest', 'docker-repositories',
 ];
 
-const SCHEMA_ID_BASE = 'https://oci-pack.dev/schemas/';
-const PACKAGE_NAME = 'oci-pack';
+export const SCHEMA_ID_BASE = 'https://oci-pack.dev/schemas/';
+
+/**
+ * How the validators are compiled, by scripts/compile-schemas.mjs at build time and here when its
+ * output is missing or stale. allowUnionTypes: config.md lets every OPTIONAL field be null, and a
+ * ["string","null"] type reports one error where an anyOf would report three.
+ */
+export const AJV_OPTIONS = { allErrors: true, strict: true, allowUnionTypes: true, verbose: true } as const;
+
+/** The validators generated at build time, next to this module once built (see the build script). */
+const GENERATED = './schema-validators.cjs';
 
 /** How many problems a bug report (assertValid) lists before it only counts the rest. */
 const LISTED_PROBLEMS = 10;
@@ -25,8 +36,9 @@ const SHOWN_VALUE_CHARS = 60;
 /** Keywords whose failure is better told by the schema's own description than by Ajv's message. */
 const DESCRIBED_KEYWORDS = new Set(['pattern', 'maxProperties']);
 
-let ajv: Ajv | undefined;
-const validators = new Map<SchemaName, ValidateFunction>();
+type Validate = ((doc: unknown) => boolean) & { errors?: ErrorObject[] | null };
+
+let validators: Map<SchemaName, Validate> | undefined;
 
 /** Problems found, one readable line each: "/layers/0/digest: must be a sha256 digest: ..."; [] when valid. */
 export function schemaProblems(name: SchemaName, doc: unknown): string[] {
@@ -52,52 +64,50 @@ export function checkInput(name: SchemaName, doc: unknown, where: string): void 
   if (first !== undefined) throw new UserError(`${where}: ${first}`, 'EINPUT');
 }
 
-function validatorFor(name: SchemaName): ValidateFunction {
-  const cached = validators.get(name);
-  if (cached) return cached;
-  const validate = loadedAjv().getSchema(`${SCHEMA_ID_BASE}${name}.schema.json`);
-  if (!validate) throw new Error(`schemas/${name}.schema.json does not declare $id ${SCHEMA_ID_BASE}${name}.schema.json`);
-  validators.set(name, validate);
+/** What the generated validators were compiled from: they are used only while the schemas are the same. */
+export function schemasDigest(texts: readonly string[]): string {
+  const hash = createHash('sha256');
+  for (const text of texts) hash.update(`${text.length}:${text}`);
+  return hash.digest('hex');
+}
+
+function validatorFor(name: SchemaName): Validate {
+  validators ??= loadValidators();
+  const validate = validators.get(name);
+  if (!validate) throw new Error(`no validator for schemas/${name}.schema.json (does it declare $id ${SCHEMA_ID_BASE}${name}.schema.json?)`);
   return validate;
 }
 
-/** Every schema is added before any is compiled, so that their $refs to each other resolve. */
-function loadedAjv(): Ajv {
-  if (ajv) return ajv;
-  const dir = join(packageRoot(), 'schemas');
-  // allowUnionTypes: config.md lets every OPTIONAL field be null, and a ["string","null"] type
-  // reports one error where an anyOf would report three.
-  const instance = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
+/**
+ * The validators compiled at build time; compiled now, with Ajv, when there are none (a build by
+ * `tsc` alone) or they were made from other schemas than the package's (an edit since the build).
+ */
+function loadValidators(): Map<SchemaName, Validate> {
+  const require = createRequire(import.meta.url);
+  const texts = SCHEMA_NAMES.map((name) => readFileSync(join(packageRoot(), 'schemas', `${name}.schema.json`), 'utf8'));
+  let generated: Partial<Record<SchemaName, Validate>> & { schemasDigest?: string } | undefined;
+  try {
+    generated = require(GENERATED) as typeof generated;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+  }
+  const out = new Map<SchemaName, Validate>();
+  if (generated?.schemasDigest === schemasDigest(texts)) {
+    for (const name of SCHEMA_NAMES) {
+      const validate = generated[name];
+      if (validate) out.set(name, validate);
+    }
+    return out;
+  }
+  // Every schema is added before any is compiled, so that their $refs to each other resolve.
+  const AjvClass = (require('ajv') as { default: typeof Ajv }).default;
+  const ajv = new AjvClass(AJV_OPTIONS);
+  for (const text of texts) ajv.addSchema(JSON.parse(text) as object);
   for (const name of SCHEMA_NAMES) {
-    const file = join(dir, `${name}.schema.json`);
-    instance.addSchema(JSON.parse(readFileSync(file, 'utf8')) as object);
+    const validate = ajv.getSchema(`${SCHEMA_ID_BASE}${name}.schema.json`);
+    if (validate) out.set(name, validate as Validate);
   }
-  ajv = instance;
-  return instance;
-}
-
-/** The folder holding our package.json, found from this module whether it runs from dist/src or src. */
-function packageRoot(): string {
-  const start = dirname(fileURLToPath(import.meta.url));
-  for (let dir = start; ; dir = dirname(dir)) {
-    if (isOurPackageJson(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) break;
-  }
-  throw new Error(`no package.json named ${PACKAGE_NAME} above ${start}: the package is installed incompletely`);
-}
-
-function isOurPackageJson(file: string): boolean {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return false;
-  }
-  try {
-    return (JSON.parse(text) as { name?: unknown }).name === PACKAGE_NAME;
-  } catch {
-    return false;
-  }
+  return out;
 }
 
 /**

@@ -17,7 +17,7 @@ import { parseJsonInput } from './json.js';
 
 export { MAX_JSON_BYTES };
 
-const TEMP_PREFIX = '.oci-pack-';
+export const TEMP_PREFIX = '.oci-pack-';
 const TEMP_RE = /^\.oci-pack-(\d+)-[0-9a-f]+\.tmp$/;
 
 /** A temporary file name in `dir` that names its owner, so a later run can clean what a dead one left. */

@@ -1,9 +1,9 @@
-// Entries ⇄ tar bytes, on top of tar-stream: a writer that sets every header field itself and puts
-// what ustar cannot hold into PAX records, and a reader that keeps PAX records byte-exact.
+// Entries ⇄ tar bytes: a writer that encodes every header itself into large chunks and puts what
+// ustar cannot hold into PAX records, and a reader on tar-stream that keeps PAX records byte-exact.
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import * as tar from 'tar-stream';
-import { cleanPath, compareNames, type Entry, type EntryType } from './entries.js';
+import type * as tar from 'tar-stream';
+import { cleanPath, compareNames, wholeOf, type Entry, type EntryType } from './entries.js';
 import { UserError, fileError } from './errors.js';
 import { MAX_PAX_BYTES } from './limits.js';
 
@@ -15,35 +15,50 @@ export interface TarEntry extends Entry {
   paxRecords: ReadonlyMap<string, Buffer>;
 }
 
-type TarType = tar.Header['type'];
 /** What tar-stream's extract yields: a streamx Readable of one entry's data, with its header. */
 type EntrySource = tar.Extract extends AsyncIterable<infer S> ? S : never;
 
-/** The tar type of each entry type, and the file-type bits passed with its mode (see tarHeader). */
-const TAR_TYPES: Record<EntryType, { type: TarType; bits: number }> = {
-  file: { type: 'file', bits: 0o100000 },
-  directory: { type: 'directory', bits: 0o040000 },
-  symlink: { type: 'symlink', bits: 0o120000 },
-  link: { type: 'link', bits: 0o100000 },
-  char: { type: 'character-device', bits: 0o020000 },
-  block: { type: 'block-device', bits: 0o060000 },
-  fifo: { type: 'fifo', bits: 0o010000 },
-};
+/** The ustar typeflag of each entry type. */
+const TYPEFLAGS: Record<EntryType, number> = { file: 0, link: 1, symlink: 2, char: 3, block: 4, directory: 5, fifo: 6 };
 
-/** tar-stream writes uid, gid and device numbers as 6 octal digits and clamps anything larger. */
+/**
+ * The header fields as written. The encoding is the one tar-stream's packer used before this
+ * writer replaced it (6-digit ids, a 32-bit mtime, a space after each number), byte for byte, so
+ * layers keep their digests.
+ */
+interface UstarHeader {
+  name: string;
+  typeflag: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
+  mtime: number;
+  size: number;
+  linkname: string;
+  devmajor: number;
+  devminor: number;
+}
+
+/** uid, gid and device numbers are written as 6 octal digits. */
 const USTAR_MAX_ID = 0o777777;
-/** tar-stream writes the mtime as `(ms / 1000) | 0`: a 32-bit signed truncation. */
+/** The mtime is written as a 32-bit signed number of seconds. */
 const USTAR_MAX_MTIME = 2 ** 31 - 1;
-/** 11 octal digits; tar-stream writes larger sizes in base-256, which not every reader knows. */
+/** 11 octal digits; larger sizes are written in base-256, which not every reader knows. */
 const USTAR_MAX_SIZE = 0o77777777777;
 const XATTR_PREFIX = 'SCHILY.xattr.';
 const BLOCK = 512;
-const ZEROS = Buffer.alloc(BLOCK);
 
 type PaxRecord = [key: string, value: Buffer];
 
 // ---------------------------------------------------------------------------------------------
 // Writer
+
+/** Headers and small data are gathered into chunks of this size rather than pushed one by one. */
+const CHUNK = 64 * 1024;
+/** Data pieces at least this large are pushed as they are instead of being copied into a chunk. */
+const PASS_THROUGH = 16 * 1024;
 
 /**
  * A tar stream (a Node Readable) of the given entries, in the order given, ended by the
@@ -51,60 +66,41 @@ type PaxRecord = [key: string, value: Buffer];
  * error from the entries, their data or the consumer destroys the stream with that error.
  */
 export function tarStream(entries: AsyncIterable<Entry>): Readable {
-  const pack = tar.pack();
   let started = false;
-  // tar-stream pushes headers without looking at backpressure, so the pull loop waits for room
-  // in `out` itself: without this, a million empty directories would be buffered in one go.
-  let paused = false;
   let wake: (() => void) | undefined;
   const nudge = (): void => {
     const resolve = wake;
     wake = undefined;
     resolve?.();
   };
-
   const out = new Readable({
     read() {
       if (!started) {
         started = true;
         void drive();
       }
-      if (paused) {
-        paused = false;
-        pack.resume();
-      }
       nudge();
     },
     destroy(err, cb) {
-      pack.destroy(err ?? undefined);
       nudge();
       cb(err);
     },
   });
-  pack.on('data', (chunk: unknown) => {
-    if (!out.push(chunk as Buffer)) {
-      paused = true;
-      pack.pause();
-    }
-  });
-  pack.on('end', () => out.push(null));
-  pack.on('error', (err: Error) => out.destroy(err));
-
-  const hasRoom = (): boolean =>
-    out.destroyed || (!paused && out.readableLength < out.readableHighWaterMark);
+  const writer = new ChunkWriter(out, () => new Promise<void>((resolve) => { wake = resolve; }));
 
   async function drive(): Promise<void> {
     const iterator = entries[Symbol.asyncIterator]();
     try {
       for (;;) {
-        while (!hasRoom()) await new Promise<void>((resolve) => { wake = resolve; });
-        if (out.destroyed) break;
+        if (!(await writer.room())) break;
         const next = await iterator.next();
         if (next.done) {
-          pack.finalize();
+          writer.zeros(2 * BLOCK);
+          writer.flush();
+          out.push(null);
           return;
         }
-        await writeEntry(pack, next.value);
+        await writeEntry(writer, next.value);
       }
     } catch (err) {
       out.destroy(err as Error);
@@ -120,56 +116,120 @@ export function tarStream(entries: AsyncIterable<Entry>): Readable {
   return out;
 }
 
-async function writeEntry(pack: tar.Pack, entry: Entry): Promise<void> {
-  const { header, pax } = tarHeader(entry);
-  // Written between two entries, when tar-stream has no entry open, so the order is kept.
-  if (pax.length > 0) for (const chunk of paxHeader(pax)) pack.push(chunk);
+/**
+ * Gathers headers and small data into one chunk that is pushed when full: a push (and a chunk
+ * through every later stage) per 512-byte header would cost more than the bytes themselves.
+ */
+class ChunkWriter {
+  private chunk = Buffer.allocUnsafe(CHUNK);
+  private used = 0;
 
-  let settle!: (err?: Error | null) => void;
-  const written = new Promise<void>((resolve, reject) => {
-    settle = (err) => (err ? reject(err) : resolve());
-  });
-  const sink = pack.entry(header, (err) => settle(err));
-  if (entry.type !== 'file') {
-    sink.end(null); // streamx's types want an argument; null writes nothing
-    await written;
+  constructor(
+    private readonly out: Readable,
+    private readonly readCalled: () => Promise<void>,
+  ) {}
+
+  /** Waits while the reader has enough; false once the stream is destroyed. */
+  async room(): Promise<boolean> {
+    while (!this.out.destroyed && this.out.readableLength >= this.out.readableHighWaterMark) await this.readCalled();
+    return !this.out.destroyed;
+  }
+
+  /** A zeroed 512-byte block in the chunk, for a header to be encoded into. */
+  block(): { buf: Buffer; at: number } {
+    if (this.used + BLOCK > CHUNK) this.flush();
+    const at = this.used;
+    this.chunk.fill(0, at, at + BLOCK);
+    this.used += BLOCK;
+    return { buf: this.chunk, at };
+  }
+
+  zeros(n: number): void {
+    while (n > 0) {
+      if (this.used === CHUNK) this.flush();
+      const take = Math.min(n, CHUNK - this.used);
+      this.chunk.fill(0, this.used, this.used + take);
+      this.used += take;
+      n -= take;
+    }
+  }
+
+  /** Zeros up to the next whole block after `size` bytes of data. */
+  pad(size: number): void {
+    this.zeros((BLOCK - (size % BLOCK)) % BLOCK);
+  }
+
+  /** Appends data: copied into the chunk when small, passed on as it is when large. */
+  async data(bytes: Buffer): Promise<void> {
+    if (bytes.length >= PASS_THROUGH) {
+      this.flush();
+      this.out.push(bytes);
+      await this.room();
+      return;
+    }
+    if (this.used + bytes.length > CHUNK) {
+      this.flush();
+      await this.room();
+    }
+    bytes.copy(this.chunk, this.used);
+    this.used += bytes.length;
+  }
+
+  flush(): void {
+    if (this.used === 0 || this.out.destroyed) return;
+    this.out.push(this.chunk.subarray(0, this.used));
+    this.chunk = Buffer.allocUnsafe(CHUNK);
+    this.used = 0;
+  }
+}
+
+async function writeEntry(writer: ChunkWriter, entry: Entry): Promise<void> {
+  const { header, pax } = tarHeader(entry);
+  if (pax.length > 0) {
+    const body = paxBody(pax);
+    writePaxBlock(writer.block(), body.length);
+    await writer.data(body);
+    writer.pad(body.length);
+  }
+  encodeHeader(writer.block(), header);
+  if (entry.type !== 'file' || !entry.open) return;
+  const whole = wholeOf(entry.open);
+  if (whole) {
+    const loaded = whole();
+    const data = loaded instanceof Buffer ? loaded : await loaded;
+    if (data.length > entry.size) throw changedSize(entry, 'more');
+    if (data.length < entry.size) throw changedSize(entry, String(data.length));
+    await writer.data(data);
+    writer.pad(entry.size);
     return;
   }
-  const data = entry.open ? entry.open() : Readable.from([]);
   // A loop rather than a pipeline per entry: for thousands of small files, pipeline's per-call
   // setup (an AbortController each) cost more than the copying.
-  // Failures are reported by the throw below (and `written`), not by the sink's own event.
-  written.catch(() => undefined);
-  sink.on('error', () => undefined);
+  const data = entry.open();
   try {
     let seen = 0;
     for await (const chunk of data as AsyncIterable<Buffer>) {
       seen += chunk.length;
       if (seen > entry.size) throw changedSize(entry, 'more');
-      if (!sink.write(chunk)) await new Promise<void>((resolve) => sink.once('drain', resolve));
+      await writer.data(chunk);
+      if (!(await writer.room())) return;
     }
     if (seen !== entry.size) throw changedSize(entry, String(seen));
-    sink.end(null);
   } catch (err) {
     data.destroy();
-    sink.destroy(err as Error);
     throw err;
   }
-  await written;
+  writer.pad(entry.size);
 }
 
-/** tar-stream would only say "Size mismatch". */
+/** A file that grew or shrank between its stat and its read. */
 function changedSize(entry: Entry, got: string): UserError {
   return new UserError(`/${entry.path}: file changed size while being read (expected ${entry.size} bytes, got ${got})`);
 }
 
-/**
- * The tar-stream header of an entry, with every field set (tar-stream fills missing ones with
- * `new Date()` and 0644), and the PAX records for whatever the ustar fields cannot hold.
- */
-function tarHeader(entry: Entry): { header: tar.Header; pax: PaxRecord[] } {
+/** The ustar header of an entry, and the PAX records for whatever the ustar fields cannot hold. */
+function tarHeader(entry: Entry): { header: UstarHeader; pax: PaxRecord[] } {
   checkEntry(entry);
-  const { type, bits } = TAR_TYPES[entry.type];
   const pax: PaxRecord[] = [];
   const utf8 = (s: string) => Buffer.from(s, 'utf8');
 
@@ -193,7 +253,7 @@ function tarHeader(entry: Entry): { header: tar.Header; pax: PaxRecord[] } {
   const gid = Math.min(entry.gid, USTAR_MAX_ID);
   if (gid !== entry.gid) pax.push(['gid', utf8(String(entry.gid))]);
 
-  // The fields are 32 bytes and tar-stream writes past them into the next field when longer.
+  // The fields are 32 bytes, NUL-terminated.
   let uname = entry.uname ?? '';
   if (!isAscii(uname) || uname.length > 31) {
     pax.push(['uname', utf8(uname)]);
@@ -216,7 +276,7 @@ function tarHeader(entry: Entry): { header: tar.Header; pax: PaxRecord[] } {
     throw new UserError(`/${entry.path}: device numbers ${devmajor},${devminor} do not fit in a tar header`);
   }
 
-  const xattrs = [...(entry.xattrs ?? new Map<string, Buffer>())].sort(([a], [b]) => compareNames(a, b));
+  const xattrs = entry.xattrs && entry.xattrs.size > 0 ? [...entry.xattrs].sort(([a], [b]) => compareNames(a, b)) : [];
   for (const [key, value] of xattrs) {
     if (key === '' || key.includes('=') || key.includes('\0')) {
       throw new UserError(`/${entry.path}: extended attribute name ${JSON.stringify(key)} cannot be stored in a tar PAX record`);
@@ -224,16 +284,15 @@ function tarHeader(entry: Entry): { header: tar.Header; pax: PaxRecord[] } {
     pax.push([XATTR_PREFIX + key, value]);
   }
 
-  const header: tar.Header = {
+  const header: UstarHeader = {
     name: ustarName,
-    type,
-    // With the file-type bits the mode is never 0, which tar-stream would turn into 0644.
-    mode: bits | entry.mode,
+    typeflag: TYPEFLAGS[entry.type],
+    mode: entry.mode,
     uid,
     gid,
     uname,
     gname,
-    mtime: new Date(mtime * 1000),
+    mtime,
     size: entry.type === 'file' ? entry.size : 0,
     linkname: ustarLinkname,
     devmajor,
@@ -242,13 +301,16 @@ function tarHeader(entry: Entry): { header: tar.Header; pax: PaxRecord[] } {
   return { header, pax };
 }
 
+const UNCLEAN_PATH = /(?:^|\/)(?:\.\.?)?(?:\/|$)/;
+
 /** Entries that break the Entry contract are bugs of the source that made them. */
 function checkEntry(entry: Entry): void {
   const bad = (why: string): never => {
     throw new Error(`tar writer: entry ${JSON.stringify(entry.path)}: ${why}`);
   };
-  if (!(entry.type in TAR_TYPES)) bad(`unknown type ${String(entry.type)}`);
-  if (entry.path !== '' && cleanPath(entry.path) !== entry.path) bad('not a clean relative path');
+  if (!(entry.type in TYPEFLAGS)) bad(`unknown type ${String(entry.type)}`);
+  // What cleanPath would change: an empty, "." or ".." component (a leading, trailing or double "/").
+  if (entry.path !== '' && UNCLEAN_PATH.test(entry.path)) bad('not a clean relative path');
   if (entry.path.includes('\0')) bad('NUL in path');
   if (entry.path === '' && entry.type !== 'directory') bad('the root must be a directory');
   if (!Number.isInteger(entry.mode) || entry.mode < 0 || entry.mode > 0o7777) bad(`mode ${entry.mode} is not within 0..07777`);
@@ -273,7 +335,7 @@ function isAscii(s: string): boolean {
   return /^[\x01-\x7f]*$/.test(s);
 }
 
-/** Whether tar-stream's encoder can write `name` in ustar fields (mirrors its prefix split). */
+/** Whether `name` fits the ustar name and prefix fields, split as encodeHeader splits it. */
 function fitsUstarName(name: string): boolean {
   if (!isAscii(name)) return false;
   let rest = name;
@@ -298,11 +360,19 @@ function fallbackName(name: string, isDir: boolean): string {
   return ascii.slice(0, 100).replace(/\/+$/, (m) => '_'.repeat(m.length));
 }
 
-/** A PAX extended header ("x"): its ustar block, its records and the padding to a whole block. */
-function paxHeader(records: PaxRecord[]): Buffer[] {
+/** The records of a PAX extended header. */
+function paxBody(records: PaxRecord[]): Buffer {
   const body = Buffer.concat(records.map(([key, value]) => paxRecord(key, value)));
   if (body.length > USTAR_MAX_SIZE) throw new Error('tar writer: PAX header too large');
-  const block = Buffer.alloc(BLOCK);
+  return body;
+}
+
+/**
+ * The ustar block of a PAX extended header ("x") whose records take `size` bytes. Its checksum
+ * field is written as GNU tar writes it (6 digits, NUL, space), unlike the other headers.
+ */
+function writePaxBlock({ buf, at }: { buf: Buffer; at: number }, size: number): void {
+  const block = buf.subarray(at, at + BLOCK);
   const octal = (offset: number, width: number, value: number) => {
     block.write(`${value.toString(8).padStart(width - 1, '0')}\0`, offset, 'latin1');
   };
@@ -311,7 +381,7 @@ function paxHeader(records: PaxRecord[]): Buffer[] {
   octal(100, 8, 0o644);
   octal(108, 8, 0);
   octal(116, 8, 0);
-  octal(124, 12, body.length);
+  octal(124, 12, size);
   octal(136, 12, 0);
   block.fill(0x20, 148, 156);
   block.write('x', 156, 'latin1');
@@ -321,8 +391,52 @@ function paxHeader(records: PaxRecord[]): Buffer[] {
   let sum = 0;
   for (const byte of block) sum += byte;
   block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-  const pad = (BLOCK - (body.length % BLOCK)) % BLOCK;
-  return [block, body, ZEROS.subarray(0, pad)];
+}
+
+/** Encodes a header into a zeroed block. */
+function encodeHeader({ buf, at }: { buf: Buffer; at: number }, h: UstarHeader): void {
+  let name = h.name;
+  let prefix = '';
+  while (name.length > 100) {
+    const slash = name.indexOf('/');
+    prefix += prefix ? `/${name.slice(0, slash)}` : name.slice(0, slash);
+    name = name.slice(slash + 1);
+  }
+  buf.write(name, at, 'latin1');
+  octal(buf, at + 100, h.mode & 0o7777, 6);
+  octal(buf, at + 108, h.uid, 6);
+  octal(buf, at + 116, h.gid, 6);
+  if (h.size.toString(8).length > 11) {
+    // base-256: a leading 0x80, then the number big-endian in the other 11 bytes.
+    let n = h.size;
+    buf[at + 124] = 0x80;
+    for (let i = 11; i > 0; i--) {
+      buf[at + 124 + i] = n % 256;
+      n = Math.floor(n / 256);
+    }
+  } else {
+    octal(buf, at + 124, h.size, 11);
+  }
+  octal(buf, at + 136, h.mtime, 11);
+  buf[at + 156] = 0x30 + h.typeflag;
+  if (h.linkname) buf.write(h.linkname, at + 157, 'latin1');
+  buf.write('ustar\x0000', at + 257, 'latin1');
+  if (h.uname) buf.write(h.uname, at + 265, 'latin1');
+  if (h.gname) buf.write(h.gname, at + 297, 'latin1');
+  octal(buf, at + 329, h.devmajor, 6);
+  octal(buf, at + 337, h.devminor, 6);
+  if (prefix) buf.write(prefix, at + 345, 'latin1');
+  // The checksum counts its own field as eight spaces.
+  let sum = 8 * 0x20;
+  for (let i = at; i < at + 148; i++) sum += buf[i]!;
+  for (let i = at + 156; i < at + BLOCK; i++) sum += buf[i]!;
+  octal(buf, at + 148, sum, 6);
+}
+
+/** `digits` octal digits (all 7s when the value is larger) and a space. */
+function octal(buf: Buffer, offset: number, value: number, digits: number): void {
+  const text = value.toString(8);
+  buf.write(text.length > digits ? `${'7'.repeat(digits)} ` : `${text.padStart(digits, '0')} `, offset, 'latin1');
 }
 
 /** "LEN key=value\n", where the value is raw bytes and LEN counts the bytes of the whole record. */
@@ -350,7 +464,9 @@ interface ExtractInternals {
 export async function* readTar(input: Readable, where: string): AsyncGenerator<TarEntry> {
   // latin1 hands us the header's name bytes one to one, so that we decode them strictly (the
   // option exists in tar-stream 3 but not in its types).
-  const extract = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
+  // Imported here: writing a layer, and so most commands, never needs tar-stream.
+  const { extract: createExtract } = await import('tar-stream');
+  const extract = createExtract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
   const pax = capturePax(extract, where);
   pipeline(input, extract).catch(() => {
     // The same error reaches the loop below through the extract's iterator.

@@ -421,6 +421,37 @@ print(ustar.size, m.size, m.name)`,
     assert.ok(one.subarray(-1024).equals(Buffer.alloc(1024)), 'ends with two zero blocks');
   });
 
+  it('writes ustar headers byte for byte as the tar-stream packer it replaced did (layer digests stay)', async () => {
+    const long = `${'dir/'.repeat(30)}file`; // over 100 bytes: split into prefix and name
+    const written: Entry[] = [
+      entry('', { type: 'directory', mode: 0o755, mtime: 5 }),
+      fileEntry('a', 'alpha', { mtime: 1700000000, uid: 1000, gid: 1000, mode: 0o4755 }),
+      fileEntry(long, 'x'.repeat(700), { uname: 'alice', gname: 'staff' }),
+      entry('empty', { mode: 0 }),
+      entry('l', { type: 'symlink', mode: 0o777, linkname: 'a' }),
+      entry('h', { type: 'link', linkname: 'a' }),
+      entry('tty', { type: 'char', mode: 0o620, devmajor: 4, devminor: 64 }),
+      entry('pipe', { type: 'fifo', mode: 0o600, mtime: 2 ** 31 - 1 }),
+      fileEntry('big', Buffer.alloc(70 * 1024, 7), { uid: 0o777777, gid: 0o777777 }),
+    ];
+    const ours = await tarOf(written);
+    const tarStream3 = await import('tar-stream');
+    const pack = tarStream3.pack();
+    const types = { file: 'file', directory: 'directory', symlink: 'symlink', link: 'link', char: 'character-device', block: 'block-device', fifo: 'fifo' } as const;
+    const bits = { file: 0o100000, directory: 0o040000, symlink: 0o120000, link: 0o100000, char: 0o020000, block: 0o060000, fifo: 0o010000 } as const;
+    const theirs = collect(Readable.from(pack as unknown as AsyncIterable<Buffer>));
+    for (const e of written) {
+      const data = e.open ? await collect(e.open()) : Buffer.alloc(0);
+      const name = e.path === '' ? './' : e.type === 'directory' ? `${e.path}/` : e.path;
+      pack.entry({
+        name, type: types[e.type], mode: bits[e.type] | e.mode, uid: e.uid, gid: e.gid, uname: e.uname ?? '', gname: e.gname ?? '',
+        mtime: new Date(e.mtime * 1000), size: data.length, linkname: e.linkname ?? '', devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0,
+      }, data);
+    }
+    pack.finalize();
+    assert.ok(ours.equals(await theirs));
+  });
+
   it('pulls entries lazily, only as the reader wants bytes', async () => {
     let pulled = 0;
     const count = 5000;

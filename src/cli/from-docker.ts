@@ -1,8 +1,6 @@
 // `oci-pack from-docker <archive|-> <dir>`: every image of a docker-save archive into an OCI
 // layout, tagged with its RepoTags; one line per image (manifest digest and tags) on stdout.
 import type { CommandModule } from 'yargs';
-import { parseCompression } from '../compress.js';
-import { importDockerArchive } from '../docker/read.js';
 import { usageError } from '../errors.js';
 import { archiveArg, type Io } from './io.js';
 
@@ -29,6 +27,8 @@ export function fromDockerCommand(io: Io, argv: readonly string[], setStatus: (s
       const level = args['compression-level'];
       if (level !== undefined && !Number.isInteger(level)) throw usageError(`--compression-level ${level}: expected a whole number`);
       const archive = archiveArg(args.archive, argv);
+      // Loaded here, not at start-up, which the other commands and --version would pay for.
+      const [{ parseCompression }, { importDockerArchive }] = await Promise.all([import('../compress.js'), import('../docker/read.js')]);
       const fromStdin = archive === '-';
       const result = await importDockerArchive(fromStdin ? (stdin() as never) : archive, args.dir, {
         compression: parseCompression(args.compression),

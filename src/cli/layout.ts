@@ -2,9 +2,7 @@
 // summary) on stdout. Layer flags keep their command-line order, one layer each.
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { buildImage, type BuildEvent, type BuildResult, type LayerSource, type Owner } from '../build.js';
-import { parseCompression } from '../compress.js';
-import { buildDockerfile, findDockerfile } from '../dockerfile/build.js';
+import type { BuildEvent, BuildResult, LayerSource, Owner } from '../build.js';
 import { usageError } from '../errors.js';
 import { keyValues, type ConfigChanges } from '../image.js';
 import { parsePlatform } from '../platform.js';
@@ -79,6 +77,12 @@ export function layoutCommand(io: Io, argv: readonly string[], setStatus: (s: nu
         .example('$0 layout ./out --add ./hello:/hello --cmd /hello --tag hello:latest', 'a one-file image')
         .example('$0 layout ./out --layer rootfs.tar.gz --add ./app:/app --workdir /app --entrypoint \'["node","main.js"]\'', 'an app on a base rootfs') as never,
     handler: async (args) => {
+      // Loaded here, not at start-up: `oci-pack --version` and the other commands need none of it.
+      const [{ buildImage }, { parseCompression }, { buildDockerfile, findDockerfile }] = await Promise.all([
+        import('../build.js'),
+        import('../compress.js'),
+        import('../dockerfile/build.js'),
+      ]);
       const layers = layerSources(argv);
       const common = {
         layout: args.dir,

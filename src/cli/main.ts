@@ -1,7 +1,7 @@
 // The command line: yargs parses, a command calls the library and prints; errors become one line
 // (user errors) or a stack (bugs), and the exit status is decided here and only here.
-import yargs from 'yargs';
 import { isUserError, usageError } from '../errors.js';
+import { packageVersion } from '../package.js';
 import { layoutCommand } from './layout.js';
 import { toDockerCommand } from './to-docker.js';
 import { fromDockerCommand } from './from-docker.js';
@@ -19,6 +19,12 @@ export const EXIT_BUG = 70;
 /** Runs the CLI with `argv` (no node/script prefix) and returns the exit status. */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   let status = EXIT_OK;
+  // Answered without loading the parser: start-up time is most of what --version costs.
+  if (argv.length === 1 && argv[0] === '--version') {
+    io.stdout(`${packageVersion()}\n`);
+    return EXIT_OK;
+  }
+  const { default: yargs } = await import('yargs');
   const parser = yargs(argv)
     .scriptName('oci-pack')
     .usage('$0 <command> [options]\n\nBuild container images into OCI layouts and docker-save archives, with no daemon.')

@@ -1,7 +1,7 @@
 // `oci-pack to-docker <archive|->`: a layout's images as a docker-save archive (legacy v1 or
 // docker 25+ oci) in a file or on stdout; one line per image on stdout when writing a file.
 import type { CommandModule } from 'yargs';
-import { writeDockerArchive, type DockerArchiveEvent, type DockerArchiveFormat } from '../docker/write.js';
+import type { DockerArchiveEvent, DockerArchiveFormat } from '../docker/write.js';
 import { usageError } from '../errors.js';
 import { parsePlatform } from '../platform.js';
 import { archiveArg, type Io } from './io.js';
@@ -34,6 +34,8 @@ export function toDockerCommand(io: Io, argv: readonly string[], setStatus: (s: 
     handler: async (args) => {
       if (args.format !== 'v1' && args.format !== 'oci') throw usageError(`--format ${args.format}: expected v1 or oci`);
       const archive = archiveArg(args.archive, argv);
+      // Loaded here, not at start-up, which the other commands and --version would pay for.
+      const { writeDockerArchive } = await import('../docker/write.js');
       const toStdout = archive === '-';
       const result = await writeDockerArchive(args.layout, toStdout ? stdout() : archive, {
         ...(args.tag ? { tags: args.tag } : {}),

@@ -1,11 +1,12 @@
-// Layers of a layout read back as uncompressed tars: a measuring pass (diff_id, size, framing)
-// before an archive is written, and the stream that goes into it, verified again as it passes.
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+// Layers of a layout read back as uncompressed tars: one verifying pass (diff_id, size, framing)
+// before an archive is written, spooling the tar to a private file that the archive is copied from.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { Transform, Writable, type Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { compressionOfMediaType, decompressor } from '../compress.js';
 import { Hasher, type Digest } from '../digest.js';
 import type { Descriptor } from '../descriptor.js';
-import { UserError } from '../errors.js';
+import { fileError, UserError } from '../errors.js';
 import { BlobStore, VerifyingStream } from '../store.js';
 import { TarFraming } from './framing.js';
 
@@ -15,6 +16,8 @@ export interface MeasuredLayer {
   diffId: Digest;
   /** Bytes of the uncompressed tar: what a tar header in the archive must announce. */
   size: number;
+  /** The uncompressed tar, as verified, when it was spooled. */
+  file?: string;
 }
 
 function compressionOf(blob: Descriptor, where: string) {
@@ -25,25 +28,53 @@ function compressionOf(blob: Descriptor, where: string) {
 
 /**
  * Read a layer once: its blob digest verified, decompressed, hashed, counted and its tar framing
- * checked. A diff_id that differs from the config's is an error naming both.
+ * checked; with `spool`, the uncompressed tar is written to that new file as it passes. A diff_id
+ * that differs from the config's is an error naming both.
  */
-export async function measureLayer(store: BlobStore, blob: Descriptor, expected: Digest, where: string): Promise<MeasuredLayer> {
+export async function measureLayer(store: BlobStore, blob: Descriptor, expected: Digest, where: string, spool?: string): Promise<MeasuredLayer> {
   const kind = compressionOf(blob, where);
   const diff = new Hasher();
   try {
-    await pipeline(store.open(blob), decompressor(kind, where), diff, new TarFraming(where));
+    const framing = new TarFraming(where);
+    if (spool === undefined) {
+      await pipeline(store.open(blob), decompressor(kind, where), diff, framing);
+    } else {
+      await pipeline(store.open(blob), decompressor(kind, where), diff, tee(framing), createWriteStream(spool, { flags: 'wx', mode: 0o600 }));
+    }
   } catch (err) {
+    if (spool !== undefined && (err as NodeJS.ErrnoException).path === spool) throw fileError(spool, err);
     throw asLayerError(err, where, kind);
   }
   const { digest, size } = diff.result();
   if (digest !== expected) {
     throw new UserError(`${where}: the uncompressed layer hashes to ${digest}, but the config's rootfs.diff_ids says ${expected}`, 'EDIGEST');
   }
-  return { blob, diffId: digest, size };
+  return { blob, diffId: digest, size, ...(spool !== undefined ? { file: spool } : {}) };
 }
 
-/** The uncompressed tar of a measured layer, failing at its end if it is not the bytes measured. */
+/** Passes the bytes on while `sink` sees them too; ends when the sink has taken the last of them. */
+function tee(sink: Writable): Transform {
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (sink.write(chunk)) cb(null, chunk);
+      else sink.once('drain', () => cb(null, chunk));
+    },
+    flush(cb) {
+      sink.end();
+      finished(sink).then(() => cb(), cb);
+    },
+  });
+  sink.on('error', (err) => tap.destroy(err));
+  return tap;
+}
+
+/**
+ * The uncompressed tar of a measured layer: its spool file, or else the blob decompressed again,
+ * failing at its end if it is not the bytes measured.
+ */
 export function openUncompressed(store: BlobStore, layer: MeasuredLayer, where: string): Readable {
+  // Our own file, in a folder only we can write: the bytes verified, with nothing to check again.
+  if (layer.file !== undefined) return createReadStream(layer.file, { highWaterMark: 1024 * 1024 });
   const kind = compressionOf(layer.blob, where);
   const source = store.open(layer.blob);
   const inflate = decompressor(kind, where);

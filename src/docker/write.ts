@@ -1,7 +1,8 @@
 // Writing a layout's images as a docker-save archive, legacy (v1) or docker 25+ (oci): every layer
-// measured and verified first, then one streamed tar whose manifest.json and repositories come last.
+// verified (for v1, spooled uncompressed) first, then one tar whose manifest.json and repositories come last.
 import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -84,9 +85,18 @@ export async function writeDockerArchive(
     ...(opts.platform ? { platform: opts.platform } : {}),
     warn: (message) => emit({ type: 'warning', message }),
   });
-  const measured = await measureAll(opened.store, images, opts.concurrency ?? 2, emit);
-  const entries = format === 'v1' ? legacyEntries(opened.store, images, measured) : ociEntries(opened.store, images);
-  await writeTar(tarStream(entries), output);
+  // v1 holds layers uncompressed: each is decompressed once, into a private folder beside the
+  // output (in TMPDIR for a stream), and the archive is copied from there.
+  const spool = format === 'v1' ? await makeSpool(output) : undefined;
+  const forgetSpool = spool === undefined ? undefined : onInterrupt(() => fs.rm(spool, { recursive: true, force: true }));
+  try {
+    const measured = await measureAll(opened.store, images, opts.concurrency ?? 2, emit, spool);
+    const entries = format === 'v1' ? legacyEntries(opened.store, images, measured) : ociEntries(opened.store, images);
+    await writeTar(tarStream(entries), output);
+  } finally {
+    if (spool !== undefined) await fs.rm(spool, { recursive: true, force: true });
+    forgetSpool?.();
+  }
   return {
     format,
     images: images.map((i) => ({ config: i.config.digest, manifest: i.manifest.digest, repoTags: i.names.map(familiarName) })),
@@ -99,6 +109,7 @@ async function measureAll(
   images: SelectedImage[],
   concurrency: number,
   emit: (e: DockerArchiveEvent) => void,
+  spool: string | undefined,
 ): Promise<Map<Digest, MeasuredLayer>> {
   const jobs = new Map<Digest, { blob: Descriptor; diffId: Digest; where: string }>();
   for (const image of images) {
@@ -110,13 +121,30 @@ async function measureAll(
   const queue = [...jobs.values()];
   const worker = async () => {
     for (let job = queue.shift(); job; job = queue.shift()) {
-      const layer = await measureLayer(store, job.blob, job.diffId, job.where);
+      const file = spool === undefined ? undefined : path.join(spool, `${digestHex(job.blob.digest)}.tar`);
+      const layer = await measureLayer(store, job.blob, job.diffId, job.where, file);
       out.set(job.blob.digest, layer);
       emit({ type: 'layer-verified', diffId: layer.diffId, size: layer.size });
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, queue.length)) }, worker));
   return out;
+}
+
+/**
+ * A new folder, readable by us alone, for the uncompressed layers: beside a file output, so on its
+ * disk. Named as every temp file is (our pid in it), so a later run sweeps what a killed one left.
+ */
+async function makeSpool(output: string | NodeJS.WritableStream): Promise<string> {
+  const dir = typeof output === 'string' ? path.dirname(path.resolve(output)) : os.tmpdir();
+  try {
+    await removeStaleTemps(dir);
+    const spool = tempPath(dir);
+    await fs.mkdir(spool, { mode: 0o700 });
+    return spool;
+  } catch (err) {
+    throw fileError(dir, err);
+  }
 }
 
 function layerName(image: SelectedImage, i: number): string {

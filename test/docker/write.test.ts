@@ -4,10 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { buildImage, sha256, writeDockerArchive, UserError, schemaProblems } from '../../src/index.js';
 import { legacyLayers } from '../../src/docker/legacy.js';
-import { HELLO, blobFile, cli, listTar, runBin, tempDir } from '../helpers.js';
+import { BIN, HELLO, blobFile, cli, listTar, runBin, tempDir } from '../helpers.js';
 import { archiveEntries, collect, handImage, handIndex, layerTar } from './make.js';
 
 const AMD64 = { os: 'linux', architecture: 'amd64' };
@@ -188,10 +189,27 @@ test('a diff_id the layer does not hash to: a clear error, no archive, nothing o
     assert.match(err.message, new RegExp(`bad:1: layer 0 .*: the uncompressed layer hashes to ${sha256(layer)}, but the config's rootfs.diff_ids says ${wrong}`));
   }
   assert.deepEqual(await fs.readdir(dir), ['out'], 'no archive, no temporary file');
-  const r = runBin(['to-docker', '-', '--layout', layout]);
+  // To stdout, the layers are spooled in TMPDIR: the folder goes, whatever happened.
+  const tmp = path.join(dir, 'tmp');
+  await fs.mkdir(tmp);
+  const r = runBin(['to-docker', '-', '--layout', layout], { env: { TMPDIR: tmp } });
   assert.equal(r.status, 1);
   assert.equal(r.stdout, '', 'not one byte of a broken archive on stdout');
   assert.match(r.stderr, /^oci-pack: bad:1: layer 0 .* hashes to/);
+  assert.deepEqual(await fs.readdir(tmp), [], 'no spooled layer is left');
+});
+
+test('v1 to stdout: the same archive as to a file, and nothing left of the layers spooled in TMPDIR', async (t) => {
+  const dir = await tempDir(t);
+  const layout = path.join(dir, 'out');
+  await helloLayout(layout);
+  const tmp = path.join(dir, 'tmp');
+  await fs.mkdir(tmp);
+  const r = spawnSync(process.execPath, [BIN, 'to-docker', '-', '--layout', layout], { env: { ...process.env, TMPDIR: tmp } });
+  assert.equal(r.status, 0, r.stderr.toString());
+  await writeDockerArchive(layout, path.join(dir, 'file.tar'));
+  assert.ok(r.stdout.equals(await fs.readFile(path.join(dir, 'file.tar'))), 'the same archive as to a file');
+  assert.deepEqual(await fs.readdir(tmp), [], 'no spooled layer is left');
 });
 
 test('a layer tar without its end-of-archive marker (umoci #436) is a clear error', async (t) => {

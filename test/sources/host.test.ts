@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
 import { hostEntries } from '../../src/sources/host.js';
+import { readTar, tarStream } from '../../src/tar.js';
 import type { Entry } from '../../src/entries.js';
 import { UserError } from '../../src/errors.js';
 import { run, tempDir } from '../helpers.js';
@@ -77,4 +79,30 @@ test('SRC itself is followed when it is a symlink; a FIFO inside is refused nami
   await assert.rejects(all(hostEntries(path.join(base, 'tree'), 't', { where: '--add tree:/t' })), (err: unknown) =>
     err instanceof UserError && /^--add tree:\/t: .*tree\/pipe: is a FIFO/.test(err.message));
   await assert.rejects(all(hostEntries(path.join(base, 'missing'), 'm')), /missing: no such file or directory/);
+});
+
+test('files of every size are read whole and exactly, through the tar writer: empty, small, mid-sized, streamed', async (t) => {
+  const src = path.join(await tempDir(t), 'src');
+  await fs.mkdir(src);
+  // Around the limits of the synchronous read (64 KiB) and of the read-ahead (512 KiB).
+  const sizes = [0, 1, 511, 512, 513, 65535, 65536, 65537, 524288, 524289, 3 * 1024 * 1024 + 5];
+  const expected = new Map<string, Buffer>();
+  for (const size of sizes) {
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 31 + size) & 0xff;
+    await fs.writeFile(path.join(src, `f${String(size).padStart(8, '0')}`), data);
+    expected.set(`x/f${String(size).padStart(8, '0')}`, data);
+  }
+  const parts: Buffer[] = [];
+  for await (const c of tarStream(hostEntries(src, 'x'))) parts.push(c as Buffer);
+  const tar = Buffer.concat(parts);
+  const seen = new Map<string, Buffer>();
+  for await (const e of readTar(Readable.from([tar]), 'test')) {
+    if (e.type !== 'file') continue;
+    const chunks: Buffer[] = [];
+    for await (const c of e.open!()) chunks.push(c as Buffer);
+    seen.set(e.path, Buffer.concat(chunks));
+  }
+  assert.deepEqual([...seen.keys()], [...expected.keys()]);
+  for (const [p, data] of expected) assert.ok(seen.get(p)!.equals(data), p);
 });

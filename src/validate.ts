@@ -88,6 +88,23 @@ export async function validate(target: string, opts: ValidateOptions = {}): Prom
   }
 }
 
+/**
+ * Unpack an archive (oci-archive or docker-save) into `dir` (created), following its links inside
+ * it; kind says which it is. Throws a UserError when the archive is unsafe or unreadable.
+ */
+export async function unpackArchive(archive: string, dir: string): Promise<{ dir: string; kind: Exclude<ValidatedKind, 'layout'> }> {
+  await fs.mkdir(dir, { recursive: true });
+  const checker = new Checker({});
+  const ok = await checker.unpack(archive, dir);
+  const first = checker.problems[0];
+  if (!ok || first) throw new UserError(`${first?.where ?? archive}: ${first?.message ?? 'cannot be unpacked'}`, 'EINPUT');
+  const kind = (await isFile(path.join(dir, 'manifest.json'))) ? 'docker-archive' : 'oci-archive';
+  if (kind === 'oci-archive' && !(await isFile(path.join(dir, 'oci-layout')))) {
+    throw new UserError(`${archive}: neither an oci-archive (no oci-layout) nor a docker-save archive (no manifest.json)`, 'EINPUT');
+  }
+  return { dir, kind };
+}
+
 interface BlobFacts {
   size: number;
   ok: boolean;

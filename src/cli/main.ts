@@ -5,6 +5,10 @@ import { isUserError, usageError } from '../errors.js';
 import { layoutCommand } from './layout.js';
 import { toDockerCommand } from './to-docker.js';
 import { fromDockerCommand } from './from-docker.js';
+import { validateCommand } from './validate.js';
+import { inspectCommand } from './inspect.js';
+import { gcCommand } from './gc.js';
+import { tagCommand, untagCommand } from './tag.js';
 import type { Io } from './io.js';
 import { processIo } from './io.js';
 
@@ -22,7 +26,12 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .command(layoutCommand(io, argv, (s) => (status = s)))
     .command(toDockerCommand(io, argv, (s) => (status = s), () => process.stdout))
     .command(fromDockerCommand(io, argv, (s) => (status = s), () => process.stdin))
-    .demandCommand(1, 'name a command: layout, to-docker, from-docker')
+    .command(validateCommand(io, (s) => (status = s)))
+    .command(inspectCommand(io, (s) => (status = s)))
+    .command(gcCommand(io, (s) => (status = s)))
+    .command(tagCommand(io, (s) => (status = s)))
+    .command(untagCommand(io, (s) => (status = s)))
+    .demandCommand(1, 'name a command: layout, to-docker, from-docker, validate, inspect, gc, tag, untag')
     .recommendCommands()
     .strict()
     .help()

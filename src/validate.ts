@@ -158,7 +158,9 @@ class Checker {
     await this.scanBlobs();
     const index = await this.readDocument(path.join(root, 'index.json'), 'index.json', MAX_INDEX_JSON_BYTES);
     if (index === undefined) return;
-    if (!this.checkSchema('image-index', index, 'index.json') || !isPlainObject(index)) return;
+    // Schema problems are listed, and the descriptors that can be read are still followed.
+    this.checkSchema('image-index', index, 'index.json');
+    if (!isPlainObject(index) || !Array.isArray(index['manifests'])) return;
     if (index['mediaType'] !== undefined && index['mediaType'] !== MediaType.index) {
       this.problem('index.json', `mediaType ${JSON.stringify(index['mediaType'])}, expected ${MediaType.index}`);
     }

@@ -38,7 +38,8 @@ export async function untagImage(dir: string, ref: string, opts: LockOptions = {
 }
 
 async function findSource(layout: Layout, manifests: readonly Descriptor[], src: string): Promise<Descriptor> {
-  if (/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[A-Za-z0-9=_-]+$/.test(src) && !manifests.some((d) => refNameOf(d) === src)) {
+  // A digest is an algorithm and a colon; a ref name that happens to look so is still found by name.
+  if (/^sha(?:256|384|512):/.test(src) && !manifests.some((d) => refNameOf(d) === src)) {
     const digest = parseDigest(src, 'SRC');
     const listed = manifests.find((d) => d.digest === digest);
     if (listed) return listed;

@@ -48,6 +48,13 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     await parser.parseAsync();
     return status;
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      // Not a bug: the command has already removed its temporary files and left the layout as it was.
+      const where = (err as NodeJS.ErrnoException).path;
+      io.stderr(`oci-pack: ${where ? `${where}: ` : ''}${code === 'ENOSPC' ? 'no space left on device' : 'disk quota exceeded'}; nothing was changed\n`);
+      return EXIT_USER;
+    }
     if (isUserError(err)) {
       io.stderr(`oci-pack: ${err.message}\n`);
       return err.code === 'EUSAGE' ? EXIT_USAGE : EXIT_USER;

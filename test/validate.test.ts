@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { validate } from '../src/validate.js';
+import { writeDockerArchive } from '../src/docker/write.js';
 import { jsonShapeProblem } from '../src/jsoncheck.js';
 import { buildCorpus, HandLayout, type CorpusCase } from './corpus.js';
 import { cli, HELLO, snapshot, tempDir } from './helpers.js';
@@ -87,4 +88,25 @@ test('validate: a manifest reached twice is read once, and deep chains stay boun
   const report = await validate(l.dir);
   assert.deepEqual(report.problems, []);
   assert.equal(report.images, 1);
+});
+
+test('validate passes the docker-save archives oci-pack writes, legacy and docker 25+, and sees a corrupted layer', async (t) => {
+  const dir = await tempDir(t);
+  const out = path.join(dir, 'out');
+  assert.equal((await cli('layout', out, '-q', '--add', `${HELLO}:/hello`, '--tag', 'trust/hello:1')).status, 0);
+  for (const format of ['v1', 'oci'] as const) {
+    const archive = path.join(dir, `${format}.tar`);
+    await writeDockerArchive(out, archive, { tags: ['trust/hello:1'], format });
+    const report = await validate(archive);
+    assert.deepEqual(report.problems, [], format);
+    assert.equal(report.kind, 'docker-archive');
+    assert.equal(report.images, format === 'oci' ? 2 : 1, format); // docker 25+: manifest.json and index.json both name it
+  }
+  // Flip a byte inside the first gzip-free layer of the legacy archive: its diff_id no longer holds.
+  const bytes = await fs.readFile(path.join(dir, 'v1.tar'));
+  const at = bytes.indexOf(Buffer.from('ELF'));
+  bytes[at + 100] = bytes[at + 100]! ^ 0xff;
+  await fs.writeFile(path.join(dir, 'bad.tar'), bytes);
+  const bad = await validate(path.join(dir, 'bad.tar'));
+  assert.match(bad.problems.map((p) => `${p.where}: ${p.message}`).join('\n'), /the uncompressed layer hashes to sha256:[0-9a-f]{64}, but the config's diff_ids\[0\] says/);
 });

@@ -106,3 +106,25 @@ test('gc in a loop beside writers never takes a blob they are about to reference
   assert.deepEqual(index.manifests.map(refNameOf).sort(), ['seed', 'w:0', 'w:1', 'w:2', 'w:3', 'w:4', 'w:5']);
   assert.deepEqual((await validate(out)).problems, []);
 });
+
+test('a staged writer that reuses a stored blob keeps its own link: gc removing the blob meanwhile loses nothing', async (t) => {
+  const out = path.join(await tempDir(t), 'out');
+  await build(out, '--add', `${HELLO}:/hello`, '--tag', 'a:1');
+  const layout = await Layout.open(out);
+  const index = await layout.readIndex();
+  const manifest = index.manifests[0]!;
+  const bytes = await layout.store.read(manifest);
+  const staging = await layout.store.stage();
+  // The writer finds the manifest already stored and does not write it again...
+  await staging.putBytes(bytes, { mediaType: manifest.mediaType });
+  // ...then the image is untagged and gc removes its blobs before the writer records it.
+  assert.equal((await cli('untag', out, 'a:1', '-q')).status, 0);
+  assert.ok((await gc(out)).blobs.some((b) => b.digest === manifest.digest));
+  const m = JSON.parse(bytes.toString()) as { config: { digest: string }; layers: { digest: string }[] };
+  const children = [m.config, ...m.layers];
+  for (const c of children) assert.equal(await layout.store.has(c.digest as never), false);
+  // The writer's manifest is back, and recording an image whose children are gone is refused.
+  await assert.rejects(layout.addImage(manifest, ['b:1'], { publish: { store: staging } }), /is no longer in the store \(removed by gc while this run used it\?\); run again/);
+  assert.equal(await layout.store.has(manifest.digest), true);
+  assert.deepEqual((await layout.readIndex()).manifests, []);
+});

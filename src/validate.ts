@@ -56,6 +56,8 @@ const MAX_ARCHIVE_MANIFEST_BYTES = 1024 * 1024;
 const MAX_ARCHIVE_ENTRIES = 1_000_000;
 const MAX_LINK_HOPS = 16;
 const HEX_RE = /^[a-f0-9]{64}$/;
+/** Media types of JSON documents: never a layer's, and only the two config ones a config's. */
+const DOCUMENT_TYPES: ReadonlySet<string> = new Set([MediaType.index, MediaType.manifest, MediaType.dockerManifest, MediaType.dockerManifestList, MediaType.config, MediaType.dockerConfig]);
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 
@@ -285,6 +287,9 @@ class Checker {
     this.checkDocumentMediaType(doc, mediaType, digest);
     if ('manifests' in doc) this.problem(where, 'a manifest that also has "manifests" (the ambiguous shape of CVE-2021-41190)');
     const configBlob = this.blobOf(doc['config'], `${where} config`);
+    if (configBlob && (isLayerMediaType(configBlob.mediaType) || DOCUMENT_TYPES.has(configBlob.mediaType) && configBlob.mediaType !== MediaType.config && configBlob.mediaType !== MediaType.dockerConfig)) {
+      this.problem(`${where} config`, `a config with the media type ${configBlob.mediaType}`);
+    }
     const layers = Array.isArray(doc['layers']) ? (doc['layers'] as unknown[]) : [];
     let diffIds: unknown[] | undefined;
     if (configBlob) {
@@ -302,6 +307,7 @@ class Checker {
       const lwhere = `${where} layers[${k}]`;
       const blob = this.blobOf(layer, lwhere);
       if (!blob) continue;
+      if (DOCUMENT_TYPES.has(blob.mediaType)) this.problem(lwhere, `a layer with the media type of a document (${blob.mediaType})`);
       if (!isLayerMediaType(blob.mediaType)) continue;
       const facts = await this.layerOnce(blob.digest, blob.mediaType);
       const want = diffIds?.[k];

@@ -224,6 +224,11 @@ export async function buildCorpus(root: string): Promise<CorpusCase[]> {
     const { manifest } = await l.image({ layer: tarBytes });
     await l.index([manifest]);
   }, /media type application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip but the bytes are not compressed$/);
+  await layout('layer-typed-as-manifest', async (l) => {
+    const { config, layer } = await l.image();
+    const m = await l.json({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [{ ...layer, mediaType: 'application/vnd.oci.image.manifest.v1+json' }] }, 'application/vnd.oci.image.manifest.v1+json');
+    await l.index([m]);
+  }, /layers\[0\]: a layer with the media type of a document \(application\/vnd\.oci\.image\.manifest\.v1\+json\)$/, false);
   await layout('diff-id-wrong', async (l) => l.index([(await l.image({ diffId: sha256('other') })).manifest]), /layers\[0\]: the uncompressed layer hashes to sha256:[0-9a-f]{64}, but the config's diff_ids\[0\] says sha256:/);
   await layout('layer-absolute-path', async (l) => l.index([(await l.image({ items: [{ name: '/etc/passwd', data: 'x' }] })).manifest]), /entry "\/etc\/passwd": an absolute path$/);
   await layout('layer-dotdot-path', async (l) => l.index([(await l.image({ items: [{ name: 'a/../../x', data: 'x' }] })).manifest]), /entry "a\/\.\.\/\.\.\/x": a "\.\." component climbs out of the root$/);

@@ -6,6 +6,7 @@ import { MediaType, type Descriptor } from './descriptor.js';
 import { digestHex, isDigest, type Digest } from './digest.js';
 import { UserError } from './errors.js';
 import { isPlainObject } from './json.js';
+import { parseCheckedJson } from './jsoncheck.js';
 import { LOCK_FILE, Layout, acquireLock } from './layout.js';
 import { TEMP_RE, processAlive } from './store.js';
 
@@ -98,7 +99,7 @@ export async function reachableBlobs(layout: Layout): Promise<Set<Digest>> {
     if (depth > MAX_DEPTH) throw refuse(where, `indexes nested deeper than ${MAX_DEPTH}`);
     let doc: unknown;
     try {
-      doc = await layout.store.readJson(d, where);
+      doc = parseCheckedJson(await layout.store.read(d), where);
     } catch (err) {
       throw refuse(where, (err as Error).message);
     }

@@ -12,6 +12,7 @@ import { importDockerArchive } from './docker/read.js';
 import { UserError, fileError } from './errors.js';
 import type { HistoryEntry, ImageConfig, ImageManifest, RuntimeConfig } from './image.js';
 import { Layout, refNameOf } from './layout.js';
+import { parseCheckedJson } from './jsoncheck.js';
 import { checkInput } from './schema.js';
 import { ImageFilesystem } from './sources/image.js';
 import { unpackArchive } from './validate.js';
@@ -102,7 +103,7 @@ async function inspectLayout(layout: Layout, ref: string | undefined, opts: Insp
   const add = async (d: Descriptor, tag: string | undefined, parent: Digest | undefined, depth: number): Promise<void> => {
     if (depth > MAX_DEPTH) throw new UserError(`${layout.root}: indexes nested deeper than ${MAX_DEPTH}`, 'ELAYOUT');
     if (d.mediaType === MediaType.index || d.mediaType === MediaType.dockerManifestList) {
-      const doc = (await layout.store.readJson(d, 'index')) as { manifests?: Descriptor[] };
+      const doc = parseCheckedJson(await layout.store.read(d), `blob ${d.digest}`) as { manifests?: Descriptor[] };
       checkInput('image-index', doc, `blob ${d.digest}`);
       for (const child of doc.manifests ?? []) await add(child, tag, d.digest, depth + 1);
       return;
@@ -123,9 +124,9 @@ async function inspectLayout(layout: Layout, ref: string | undefined, opts: Insp
 }
 
 async function inspectImage(layout: Layout, d: Descriptor, parent: Digest | undefined, opts: InspectOptions): Promise<InspectedImage> {
-  const manifest = (await layout.store.readJson(d, 'manifest')) as ImageManifest;
+  const manifest = parseCheckedJson(await layout.store.read(d), `blob ${d.digest}`) as ImageManifest;
   checkInput('image-manifest', manifest, `blob ${d.digest}`);
-  const config = (await layout.store.readJson(manifest.config, 'config')) as ImageConfig;
+  const config = parseCheckedJson(await layout.store.read(manifest.config), `blob ${manifest.config.digest}`) as ImageConfig;
   checkInput('image-config', config, `blob ${manifest.config.digest}`);
   const history = config.history ?? [];
   const made = history.filter((h) => !h.empty_layer);

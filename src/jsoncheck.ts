@@ -1,5 +1,6 @@
 // A linear scan of untrusted JSON text for what JSON.parse accepts silently or dies on: duplicate
 // keys (the last one wins, so two readers may see two documents) and nesting deep enough to overflow.
+import { UserError } from './errors.js';
 
 /** Nesting deeper than this is refused before JSON.parse (which recurses) ever sees the text. */
 export const MAX_JSON_DEPTH = 64;
@@ -69,4 +70,16 @@ function pointerKey(raw: string | undefined): string {
 
 function escapePointer(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+/** Parse untrusted JSON after the shape check: a UserError naming `where` instead of a RangeError. */
+export function parseCheckedJson(data: Buffer, where: string): unknown {
+  const text = data.toString('utf8');
+  const shape = jsonShapeProblem(text);
+  if (shape !== undefined) throw new UserError(`${where}: ${shape}`, 'EINPUT');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UserError(`${where}: not valid JSON: ${(err as Error).message}`, 'EINPUT');
+  }
 }

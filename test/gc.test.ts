@@ -128,3 +128,19 @@ test('a staged writer that reuses a stored blob keeps its own link: gc removing 
   assert.equal(await layout.store.has(manifest.digest), true);
   assert.deepEqual((await layout.readIndex()).manifests, []);
 });
+
+test('gc and inspect on a manifest nested 100,000 levels deep: one line, exit 1, nothing removed', async (t) => {
+  const { HandLayout } = await import('./corpus.js');
+  const l = await HandLayout.create(path.join(await tempDir(t), 'l'));
+  const deep = await l.blob(`${'['.repeat(100_000)}${']'.repeat(100_000)}`, 'application/vnd.oci.image.manifest.v1+json');
+  await l.index([deep]);
+  await l.blob('garbage', 'application/octet-stream');
+  const before = await snapshot(l.dir);
+  for (const args of [['gc', l.dir], ['inspect', l.dir]]) {
+    const r = await cli(...args);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /nested more than 64 levels deep/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+  }
+  assert.deepEqual(await snapshot(l.dir), before);
+});

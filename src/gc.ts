@@ -1,6 +1,7 @@
 // Garbage collection of a layout: blobs nothing in index.json reaches, and what dead writers left
 // (temp files, staging folders, a lock set aside), all under the index lock that writers publish in.
 import * as fs from 'node:fs/promises';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { MediaType, type Descriptor } from './descriptor.js';
 import { digestHex, isDigest, type Digest } from './digest.js';
@@ -66,10 +67,19 @@ export async function gc(dir: string, opts: GcOptions = {}): Promise<GcResult> {
       result.bytes += st.isDirectory() ? await treeSize(file) : st.size;
       if (!opts.dryRun) await fs.rm(file, { recursive: true, force: true });
     }
+    // Without --dry-run the lock of a dead writer was taken over by acquireLock; listed here so a
+    // dry run tells the whole story.
+    if (opts.dryRun && (await deadLock(layout.root))) result.leftovers.push(LOCK_FILE);
     return result;
   } finally {
     await lock?.release();
   }
+}
+
+async function deadLock(root: string): Promise<boolean> {
+  const owner = await fs.readFile(path.join(root, LOCK_FILE), 'utf8').catch(() => undefined);
+  const m = owner === undefined ? null : /^(\d+)@(.*)$/.exec(owner.trim());
+  return m !== null && m[2] === hostname() && !processAlive(Number(m[1]));
 }
 
 /** Temp files, staging folders and set-aside locks whose owning process is gone. */

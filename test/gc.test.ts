@@ -57,6 +57,8 @@ test("gc removes dead writers' temp files, staging folders and set-aside locks, 
   await fs.writeFile(path.join(out, 'index.json.lock'), `${dead}@${hostname()}\n`);
   const live = path.join(out, `.oci-pack-${process.pid}-ee55.tmp`);
   await fs.mkdir(live);
+  const dry = await gc(out, { dryRun: true });
+  assert.ok(dry.leftovers.includes('index.json.lock'));
   const r = await gc(out);
   assert.deepEqual(r.leftovers.sort(), [`.oci-pack-${dead}-aa11.tmp`, `.oci-pack-${dead}-bb22.tmp`, `blobs/sha256/.oci-pack-${dead}-cc33.tmp`, `index.json.lock.stale-${dead}-dd44`].sort());
   const names = (await fs.readdir(out)).sort();

@@ -597,6 +597,7 @@ class Checker {
     }
   }
 
+  /** The unpacked file a manifest.json path names (links were materialised by unpack), or a problem. */
   private archiveFile(root: string, name: string, where: string): string | undefined {
     const key = cleanPath(name);
     if (name.startsWith('/') || key === undefined) {
@@ -604,24 +605,14 @@ class Checker {
       return undefined;
     }
     const file = path.join(root, key);
-    // Checked synchronously below by the caller's read; a missing file is reported here.
-    return this.existing(file, name, where);
-  }
-
-  private existing(file: string, name: string, where: string): string | undefined {
-    try {
-      // A stat of our own scratch folder: small, and keeps the callers simple.
-      const st = statSyncSafe(file);
-      if (st?.isFile()) return file;
-    } catch {
-      // fall through
-    }
+    if (statOrUndefined(file)?.isFile()) return file;
     this.problem(where, `${JSON.stringify(name)} is not a file of the archive`);
     return undefined;
   }
 }
 
-function statSyncSafe(file: string): ReturnType<typeof statSync> | undefined {
+/** A stat of a file in our own scratch folder (small, and keeps the callers simple). */
+function statOrUndefined(file: string): ReturnType<typeof statSync> | undefined {
   try {
     return statSync(file);
   } catch {

@@ -372,14 +372,19 @@ class Checker {
       if (!(err instanceof UserError)) throw err;
       failed = err.message;
     }
+    if (failed !== undefined) {
+      // The tar is already bad: stop reading the rest of it (it may be a bomb) and say why.
+      const fed = await Promise.race([feeding, Promise.resolve(undefined)]);
+      stream.destroy();
+      await feeding;
+      if (fed) this.problem(where, layerError(fed, kind));
+      else this.problem(where, failed.startsWith(`${where}: `) ? failed.slice(where.length + 2) : failed);
+      return {};
+    }
     diff.resume();
     const fed = await feeding;
     if (fed) {
       this.problem(where, layerError(fed, kind));
-      return {};
-    }
-    if (failed !== undefined) {
-      this.problem(where, failed.startsWith(`${where}: `) ? failed.slice(where.length + 2) : failed);
       return {};
     }
     return { diffId: diff.result().digest };

@@ -213,6 +213,8 @@ export class BlobStore {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') return true;
       if (code === 'ENOENT') return (await fs.stat(staged).catch(() => undefined))?.isFile() ?? false;
+      // A filesystem without hard links (EPERM, ENOTSUP, EMLINK): the bytes are written again instead.
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EMLINK' || code === 'EXDEV') return false;
       throw err;
     }
     this.staged.push(digest);

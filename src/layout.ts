@@ -8,6 +8,7 @@ import { BlobStore, processAlive, removeStaleTemps, syncDir, tempPath } from './
 import { MediaType, REF_NAME_ANNOTATION, type Descriptor } from './descriptor.js';
 import type { Digest } from './digest.js';
 import { canonicalJson, parseJsonInput } from './json.js';
+import { parseCheckedJson } from './jsoncheck.js';
 import { assertValid, checkInput } from './schema.js';
 import { UserError } from './errors.js';
 
@@ -166,11 +167,11 @@ export class Layout {
     }
     const children: Descriptor[] = [];
     if ((d.mediaType === MediaType.manifest || d.mediaType === MediaType.dockerManifest) && depth < 8) {
-      const m = (await this.store.readJson(d, 'manifest')) as { config?: Descriptor; layers?: Descriptor[] };
+      const m = parseCheckedJson(await this.store.read(d), `blob ${d.digest}`) as { config?: Descriptor; layers?: Descriptor[] };
       if (m.config) children.push(m.config);
       children.push(...(m.layers ?? []));
     } else if ((d.mediaType === MediaType.index || d.mediaType === MediaType.dockerManifestList) && depth < 8) {
-      children.push(...(((await this.store.readJson(d, 'index')) as { manifests?: Descriptor[] }).manifests ?? []));
+      children.push(...((parseCheckedJson(await this.store.read(d), `blob ${d.digest}`) as { manifests?: Descriptor[] }).manifests ?? []));
       for (const c of children.splice(0)) await this.checkComplete(c, depth + 1);
       return;
     }

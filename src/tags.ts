@@ -4,6 +4,7 @@ import { MediaType, REF_NAME_ANNOTATION, type Descriptor } from './descriptor.js
 import { parseDigest } from './digest.js';
 import { UserError } from './errors.js';
 import { isPlainObject } from './json.js';
+import { parseCheckedJson } from './jsoncheck.js';
 import { Layout, placeImage, refNameOf, type LockOptions } from './layout.js';
 import { checkRefName } from './ref.js';
 
@@ -45,7 +46,7 @@ async function findSource(layout: Layout, manifests: readonly Descriptor[], src:
     if (listed) return listed;
     const size = await layout.store.sizeOf(digest);
     if (size === undefined) throw new UserError(`SRC ${src}: no such blob in ${layout.root}`, 'ENOTFOUND');
-    const doc = await layout.store.readJson({ digest, size }, 'SRC');
+    const doc = parseCheckedJson(await layout.store.read({ digest, size }), `SRC ${src}`);
     const mediaType = isPlainObject(doc) && typeof doc['mediaType'] === 'string' ? doc['mediaType'] : isPlainObject(doc) && Array.isArray(doc['manifests']) ? MediaType.index : MediaType.manifest;
     if (![MediaType.index, MediaType.manifest, MediaType.dockerManifest, MediaType.dockerManifestList].includes(mediaType as never)) {
       throw new UserError(`SRC ${src}: a ${mediaType}, not an image manifest or index`, 'EINPUT');

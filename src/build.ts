@@ -194,8 +194,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const manifestDesc = await store.putBytes(manifestBytes, { mediaType: MediaType.manifest });
     if (record) {
       const indexDesc: Descriptor = { ...manifestDesc, platform };
-      await store.publish(new Set([...allLayers.map((l) => l.digest), configDesc.digest, manifestDesc.digest]));
-      await layout.addImage(indexDesc, tags);
+      await layout.addImage(indexDesc, tags, { publish: { store, keep: new Set([...allLayers.map((l) => l.digest), configDesc.digest, manifestDesc.digest]) } });
     }
     return { manifest: manifestDesc, config: configDesc, image: config, layers: allLayers, tags: record ? tags : [], platform, layout: layout.root };
   } catch (err) {

@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { BlobStore, isTempName, processAlive, removeStaleTemps, syncDir, tempPath } from './store.js';
 import { checkNotInterrupted, onInterrupt } from './cleanup.js';
 import { MediaType, REF_NAME_ANNOTATION, type Descriptor } from './descriptor.js';
+import type { Digest } from './digest.js';
 import { canonicalJson, parseJsonInput } from './json.js';
+import { parseCheckedJson } from './jsoncheck.js';
 import { assertValid, checkInput } from './schema.js';
 import { UserError } from './errors.js';
 import { MAX_INDEX_BYTES } from './limits.js';
@@ -29,6 +31,14 @@ export interface ImageIndex {
 export interface LockOptions {
   /** How long to wait for another writer before giving up (ms). */
   timeoutMs?: number;
+}
+
+export interface UpdateOptions extends LockOptions {
+  /**
+   * A staging store whose blobs are published under the lock, just before index.json names them:
+   * `gc` (which holds the same lock) never sees a published blob that nothing references yet.
+   */
+  publish?: { store: BlobStore; keep?: ReadonlySet<Digest> };
 }
 
 export class Layout {
@@ -177,15 +187,18 @@ export class Layout {
    * Change index.json: under the lock, re-read it, apply `change`, validate and atomically replace
    * it. Every blob the new index names must already be in the store (children before parents).
    */
-  async updateIndex(change: (index: ImageIndex) => ImageIndex | Promise<ImageIndex>, opts: LockOptions = {}): Promise<ImageIndex> {
+  async updateIndex(change: (index: ImageIndex) => ImageIndex | Promise<ImageIndex>, opts: UpdateOptions = {}): Promise<ImageIndex> {
     const lock = await acquireLock(path.join(this.root, LOCK_FILE), opts.timeoutMs ?? 60_000);
     try {
+      if (opts.publish) await opts.publish.store.publish(opts.publish.keep);
       const before = await this.readIndex();
       const after = await change(structuredClone(before));
+      const old = new Set(before.manifests.map((d) => d.digest));
       for (const d of after.manifests) {
         if (!(await this.store.has(d.digest, d.size))) {
           throw new Error(`index.json would name ${d.digest} (${d.size} bytes), which is not in the store`);
         }
+        if (!old.has(d.digest)) await this.checkComplete(d, 0);
       }
       await lock.check();
       await this.writeFileAtomic(INDEX_FILE, serialiseIndex(after), 'image-index');
@@ -201,11 +214,36 @@ export class Layout {
    * Record an image in index.json under each tag (a tag held by another image moves here), or
    * untagged when `tags` is empty (unless the image is already there).
    */
-  async addImage(desc: Descriptor, tags: readonly string[], opts: LockOptions = {}): Promise<ImageIndex> {
+  async addImage(desc: Descriptor, tags: readonly string[], opts: UpdateOptions = {}): Promise<ImageIndex> {
     return this.updateIndex((index) => {
       index.manifests = placeImage(index.manifests, desc, tags);
       return index;
     }, opts);
+  }
+
+  /**
+   * Every blob a new index entry reaches is in the store. A base image read from this same layout
+   * may lose its blobs to `gc` once another writer untags it: refuse, rather than record a hole.
+   */
+  private async checkComplete(d: Descriptor, depth: number): Promise<void> {
+    if (!(await this.store.has(d.digest, d.size))) {
+      throw new UserError(`${this.root}: blob ${d.digest} is no longer in the store (removed by gc while this run used it?); run again`, 'ELAYOUT');
+    }
+    const children: Descriptor[] = [];
+    if ((d.mediaType === MediaType.manifest || d.mediaType === MediaType.dockerManifest) && depth < 8) {
+      const m = parseCheckedJson(await this.store.read(d), `blob ${d.digest}`) as { config?: Descriptor; layers?: Descriptor[] };
+      if (m.config) children.push(m.config);
+      children.push(...(m.layers ?? []));
+    } else if ((d.mediaType === MediaType.index || d.mediaType === MediaType.dockerManifestList) && depth < 8) {
+      children.push(...((parseCheckedJson(await this.store.read(d), `blob ${d.digest}`) as { manifests?: Descriptor[] }).manifests ?? []));
+      for (const c of children.splice(0)) await this.checkComplete(c, depth + 1);
+      return;
+    }
+    for (const c of children) {
+      if (c.urls === undefined && !(await this.store.has(c.digest, c.size))) {
+        throw new UserError(`${this.root}: blob ${c.digest} is no longer in the store (removed by gc while this run used it?); run again`, 'ELAYOUT');
+      }
+    }
   }
 
   /** Descriptors in index.json named `ref`. */

@@ -18,7 +18,8 @@ import { parseJsonInput } from './json.js';
 export { MAX_JSON_BYTES };
 
 export const TEMP_PREFIX = '.oci-pack-';
-const TEMP_RE = /^\.oci-pack-(\d+)-[0-9a-f]+\.tmp$/;
+/** A temp file or staging folder of a run, and its owner's pid. */
+export const TEMP_RE = /^\.oci-pack-(\d+)-[0-9a-f]+\.tmp$/;
 
 /** A temporary file name in `dir` that names its owner, so a later run can clean what a dead one left. */
 export function tempPath(dir: string): string {
@@ -182,7 +183,7 @@ export class BlobStore {
    * digest is computed here; an expected digest is checked. On any failure the temp file is removed.
    */
   async put(stages: Stage[], opts: PutOptions): Promise<Descriptor> {
-    if (opts.expected && (await this.has(opts.expected.digest, opts.expected.size))) {
+    if (opts.expected && (await this.has(opts.expected.digest, opts.expected.size)) && (await this.pin(opts.expected.digest))) {
       // Already there: the bytes are not written again. Destroying the source stops its producer.
       for (const s of stages) (s as Readable).destroy?.();
       const size = opts.expected.size ?? (await this.sizeOf(opts.expected.digest));
@@ -223,8 +224,31 @@ export class BlobStore {
     return this.put([Readable.from([data])], { ...opts, expected: { digest, size: data.length } });
   }
 
+  /**
+   * A staging store keeps its own hard link to a blob it reuses from the store: `gc` may remove
+   * that blob while nothing references it yet, and publish() puts it back. False when the blob
+   * went meanwhile (the caller writes it after all).
+   */
+  private async pin(digest: Digest): Promise<boolean> {
+    if (!this.staging) return true;
+    const staged = path.join(this.staging, digestHex(digest));
+    try {
+      await fs.link(this.blobPath(digest), staged);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return true;
+      if (code === 'ENOENT') return (await fs.stat(staged).catch(() => undefined))?.isFile() ?? false;
+      // A filesystem without hard links (EPERM, ENOTSUP, EMLINK): the bytes are written again instead.
+      if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EMLINK' || code === 'EXDEV') return false;
+      throw err;
+    }
+    this.staged.push(digest);
+    return true;
+  }
+
   private async commit(tmp: string, digest: Digest, size: number): Promise<void> {
-    if ((await this.sizeOf(digest)) === size) {
+    const have = this.staging ? (await fs.stat(path.join(this.staging, digestHex(digest))).catch(() => undefined))?.size : await this.sizeOf(digest);
+    if (have === size) {
       // Someone (this run or a concurrent one) stored the same bytes first; theirs is as good.
       await fs.rm(tmp, { force: true });
       return;

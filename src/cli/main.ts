@@ -8,6 +8,10 @@ import { fromDockerCommand } from './from-docker.js';
 import { pushCommand } from './push.js';
 import { pullCommand } from './pull.js';
 import { loginCommand } from './login.js';
+import { validateCommand } from './validate.js';
+import { inspectCommand } from './inspect.js';
+import { gcCommand } from './gc.js';
+import { tagCommand, untagCommand } from './tag.js';
 import type { Io } from './io.js';
 import { processIo } from './io.js';
 
@@ -34,7 +38,12 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .command(pushCommand(io, (s) => (status = s)))
     .command(pullCommand(io, (s) => (status = s)))
     .command(loginCommand(io, (s) => (status = s), () => process.stdin))
-    .demandCommand(1, 'name a command: layout, to-docker, from-docker, push, pull, login')
+    .command(validateCommand(io, (s) => (status = s)))
+    .command(inspectCommand(io, (s) => (status = s)))
+    .command(gcCommand(io, (s) => (status = s)))
+    .command(tagCommand(io, (s) => (status = s)))
+    .command(untagCommand(io, (s) => (status = s)))
+    .demandCommand(1, 'name a command: layout, to-docker, from-docker, validate, inspect, gc, tag, untag, push, pull, login')
     .recommendCommands()
     .strict()
     .help()
@@ -51,6 +60,13 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     await parser.parseAsync();
     return status;
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      // Not a bug: the command has already removed its temporary files and left the layout as it was.
+      const where = (err as NodeJS.ErrnoException).path;
+      io.stderr(`oci-pack: ${where ? `${where}: ` : ''}${code === 'ENOSPC' ? 'no space left on device' : 'disk quota exceeded'}; nothing was changed\n`);
+      return EXIT_USER;
+    }
     if (isUserError(err)) {
       io.stderr(`oci-pack: ${err.message}\n`);
       return err.code === 'EUSAGE' ? EXIT_USAGE : EXIT_USER;

@@ -90,13 +90,12 @@ export async function importDockerArchive(input: string | Readable, layout: stri
   try {
     const images = await stageDockerArchive(source, store, { where, compressor });
     const keep = new Set<Digest>(images.flatMap((i) => [i.manifest.digest, i.config.digest, ...i.layers.map((l) => l.digest)]));
-    await store.publish(keep);
     await target.updateIndex((index) => {
       for (const image of images) {
         index.manifests = placeImage(index.manifests, { mediaType: image.manifest.mediaType, digest: image.manifest.digest, size: image.manifest.size, platform: image.platform }, image.tags);
       }
       return index;
-    });
+    }, { publish: { store, keep } });
     return { layout: target.root, images };
   } catch (err) {
     source.destroy();

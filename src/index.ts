@@ -46,3 +46,8 @@ export { importDockerArchive, MAX_MANIFEST_JSON_BYTES } from './docker/read.js';
 export type { ImportOptions, ImportResult, ImportedImage } from './docker/read.js';
 export { legacyLayers, chainIds } from './docker/legacy.js';
 export type { LegacyLayer } from './docker/legacy.js';
+export { assembleIndex } from './image-index.js';
+export type { AssembleIndexOptions, AssembleIndexResult } from './image-index.js';
+export { buildDockerfilePlatforms } from './dockerfile/platforms.js';
+export type { MultiPlatformBuildOptions, MultiPlatformBuildResult } from './dockerfile/platforms.js';
+export { automaticPlatformArgs } from './dockerfile/platform-args.js';

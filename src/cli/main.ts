@@ -5,6 +5,7 @@ import { isUserError, usageError } from '../errors.js';
 import { layoutCommand } from './layout.js';
 import { toDockerCommand } from './to-docker.js';
 import { fromDockerCommand } from './from-docker.js';
+import { indexCommand } from './index-command.js';
 import type { Io } from './io.js';
 import { processIo } from './io.js';
 
@@ -22,7 +23,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .command(layoutCommand(io, argv, (s) => (status = s)))
     .command(toDockerCommand(io, argv, (s) => (status = s), () => process.stdout))
     .command(fromDockerCommand(io, argv, (s) => (status = s), () => process.stdin))
-    .demandCommand(1, 'name a command: layout, to-docker, from-docker')
+    .command(indexCommand(io, (s) => (status = s)))
+    .demandCommand(1, 'name a command: layout, to-docker, from-docker, index')
     .recommendCommands()
     .strict()
     .help()

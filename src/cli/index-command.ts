@@ -8,7 +8,7 @@ import type { Io } from './io.js';
 interface IndexArgs {
   layout: string;
   sources: string[];
-  tag?: string[];
+  tag?: string | string[];
   json: boolean;
   quiet: boolean;
 }
@@ -21,12 +21,14 @@ export function indexCommand(io: Io, setStatus: (s: number) => void): CommandMod
       y
         .positional('layout', { type: 'string', demandOption: true, describe: 'the OCI layout holding the images' })
         .positional('sources', { type: 'string', array: true, demandOption: true, describe: 'each image: a ref name in the layout, or a manifest digest' })
-        .option('tag', { type: 'string', array: true, requiresArg: true, describe: 'REF the index is recorded under (repeatable)' })
+        .option('tag', { type: 'string', requiresArg: true, describe: 'REF the index is recorded under (repeatable)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary instead of the digest' })
         .option('quiet', { type: 'boolean', alias: 'q', default: false, describe: 'no warnings on stderr' })
         .example('$0 index out --tag hello:latest hello:amd64 hello:arm64', 'one tag for both platforms') as never,
     handler: async (args) => {
-      const tags = args.tag ?? [];
+      // Not an array option: that would swallow the SRC_REFs after --tag REF; a repeated flag still
+      // comes as an array.
+      const tags = args.tag === undefined ? [] : ([] as string[]).concat(args.tag).map(String);
       if (!args.quiet) {
         for (const tag of tags) {
           if (isBareTag(tag)) io.stderr(`oci-pack: warning: --tag ${tag}: a single word; docker-format tools read it as a bare tag of no name (say ${tag}:latest if you meant that)\n`);

@@ -56,3 +56,8 @@ export { gc, reachableBlobs } from './gc.js';
 export type { GcOptions, GcResult } from './gc.js';
 export { tagImage, untagImage } from './tags.js';
 export { jsonShapeProblem, MAX_JSON_DEPTH } from './jsoncheck.js';
+export { assembleIndex } from './image-index.js';
+export type { AssembleIndexOptions, AssembleIndexResult } from './image-index.js';
+export { buildDockerfilePlatforms } from './dockerfile/platforms.js';
+export type { MultiPlatformBuildOptions, MultiPlatformBuildResult } from './dockerfile/platforms.js';
+export { automaticPlatformArgs } from './dockerfile/platform-args.js';

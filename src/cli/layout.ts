@@ -7,6 +7,7 @@ import { usageError } from '../errors.js';
 import { keyValues, type ConfigChanges } from '../image.js';
 import { parsePlatform } from '../platform.js';
 import { parseCommand } from '../words.js';
+import { indexSummary } from './index-command.js';
 import { humanSize, type Io } from './io.js';
 
 interface LayoutArgs {
@@ -65,7 +66,7 @@ export function layoutCommand(io: Io, argv: readonly string[], setStatus: (s: nu
         .option('label', { type: 'string', array: true, requiresArg: true, describe: 'K=V, in the config' })
         .option('volume', { type: 'string', array: true, requiresArg: true, describe: 'absolute PATH' })
         .option('stop-signal', { type: 'string', requiresArg: true, describe: 'signal name or number' })
-        .option('platform', { type: 'string', requiresArg: true, describe: 'OS/ARCH[/VARIANT] (default: linux and this machine\'s architecture)' })
+        .option('platform', { type: 'string', requiresArg: true, describe: 'OS/ARCH[/VARIANT] (default: linux and this machine\'s architecture); with a Dockerfile, a comma-separated list builds an image index' })
         .option('annotation', { type: 'string', array: true, requiresArg: true, describe: 'K=V, on the manifest' })
         .option('tag', { type: 'string', array: true, requiresArg: true, describe: 'REF, stored as org.opencontainers.image.ref.name (e.g. hello:latest)' })
         .option('compression', { type: 'string', default: 'gzip', requiresArg: true, describe: 'gzip, none or zstd' })
@@ -78,16 +79,17 @@ export function layoutCommand(io: Io, argv: readonly string[], setStatus: (s: nu
         .example('$0 layout ./out --layer rootfs.tar.gz --add ./app:/app --workdir /app --entrypoint \'["node","main.js"]\'', 'an app on a base rootfs') as never,
     handler: async (args) => {
       // Loaded here, not at start-up: `oci-pack --version` and the other commands need none of it.
-      const [{ buildImage }, { parseCompression }, { buildDockerfile, findDockerfile }] = await Promise.all([
+      const [{ buildImage }, { parseCompression }, { buildDockerfile }] = await Promise.all([
         import('../build.js'),
         import('../compress.js'),
         import('../dockerfile/build.js'),
       ]);
       const layers = layerSources(argv);
+      const platforms = args.platform === undefined ? [] : args.platform.split(',').map((p) => parsePlatform(p.trim()));
       const common = {
         layout: args.dir,
         config: configChanges(args),
-        ...(args.platform !== undefined ? { platform: parsePlatform(args.platform) } : {}),
+        ...(platforms.length === 1 ? { platform: platforms[0]! } : {}),
         tags: args.tag ?? [],
         annotations: keyValues(args.annotation ?? [], '--annotation'),
         compression: parseCompression(args.compression),
@@ -95,25 +97,21 @@ export function layoutCommand(io: Io, argv: readonly string[], setStatus: (s: nu
         preserveMtime: args['preserve-mtime'],
         onEvent: reporter(io, args.quiet),
       };
+      if (platforms.length > 1) {
+        if (layers.length > 0) throw usageError('--platform: several platforms need a Dockerfile (--add and --layer build one image)');
+        const { buildDockerfilePlatforms } = await import('../dockerfile/platforms.js');
+        const multi = await buildDockerfilePlatforms({ ...common, ...(await dockerfileOptions(args)), platforms });
+        io.stdout(args.json ? `${JSON.stringify(indexSummary(multi), null, 2)}\n` : `${multi.index.digest}\n`);
+        setStatus(0);
+        return;
+      }
       let result: BuildResult;
       if (layers.length > 0) {
         const mixed = DOCKERFILE_FLAGS.find((f) => args[f] !== undefined);
         if (mixed) throw usageError(`--${mixed}: a Dockerfile option, and --add/--layer build without a Dockerfile; give one or the other`);
         result = await buildImage({ ...common, layers });
       } else {
-        const context = args.context ?? '.';
-        const dockerfile = args.file ?? (await findDockerfile(context));
-        if (dockerfile === undefined) {
-          const shown = (name: string) => (context === '.' ? `./${name}` : path.join(context, name));
-          throw usageError(`nothing to build: no --add or --layer, and no Dockerfile (looked for ${shown('Dockerfile')} and ${shown('Containerfile')})`);
-        }
-        result = await buildDockerfile({
-          ...common,
-          context,
-          dockerfile,
-          buildArgs: buildArgs(args['build-arg'] ?? []),
-          ...(args.target !== undefined ? { target: args.target } : {}),
-        });
+        result = await buildDockerfile({ ...common, ...(await dockerfileOptions(args)) });
       }
       if (args.json) {
         io.stdout(
@@ -138,6 +136,18 @@ export function layoutCommand(io: Io, argv: readonly string[], setStatus: (s: nu
       setStatus(0);
     },
   };
+}
+
+/** The Dockerfile flags, with the Dockerfile looked up in the context when -f names none. */
+async function dockerfileOptions(args: LayoutArgs): Promise<{ context: string; dockerfile: string; buildArgs: Record<string, string>; target?: string }> {
+  const { findDockerfile } = await import('../dockerfile/build.js');
+  const context = args.context ?? '.';
+  const dockerfile = args.file ?? (await findDockerfile(context));
+  if (dockerfile === undefined) {
+    const shown = (name: string) => (context === '.' ? `./${name}` : path.join(context, name));
+    throw usageError(`nothing to build: no --add or --layer, and no Dockerfile (looked for ${shown('Dockerfile')} and ${shown('Containerfile')})`);
+  }
+  return { context, dockerfile, buildArgs: buildArgs(args['build-arg'] ?? []), ...(args.target !== undefined ? { target: args.target } : {}) };
 }
 
 /**

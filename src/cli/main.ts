@@ -12,6 +12,7 @@ import { validateCommand } from './validate.js';
 import { inspectCommand } from './inspect.js';
 import { gcCommand } from './gc.js';
 import { tagCommand, untagCommand } from './tag.js';
+import { indexCommand } from './index-command.js';
 import type { Io } from './io.js';
 import { processIo } from './io.js';
 
@@ -43,7 +44,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .command(gcCommand(io, (s) => (status = s)))
     .command(tagCommand(io, (s) => (status = s)))
     .command(untagCommand(io, (s) => (status = s)))
-    .demandCommand(1, 'name a command: layout, to-docker, from-docker, validate, inspect, gc, tag, untag, push, pull, login')
+    .command(indexCommand(io, (s) => (status = s)))
+    .demandCommand(1, 'name a command: layout, to-docker, from-docker, validate, inspect, gc, tag, untag, push, pull, login, index')
     .recommendCommands()
     .strict()
     .help()

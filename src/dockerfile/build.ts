@@ -30,6 +30,7 @@ import {
   type Stage,
 } from './instructions.js';
 import { MAX_DOCKERFILE_BYTES, lineError } from './parse.js';
+import { automaticPlatformArgs } from './platform-args.js';
 
 export interface DockerfileBuildOptions extends ImageOutputOptions {
   /** The build context directory (default "."). */
@@ -80,7 +81,7 @@ export async function buildDockerfile(opts: DockerfileBuildOptions): Promise<Bui
     if (run) throw lineError(dockerfile.file, run.line, RUN_UNSUPPORTED);
   }
   const buildArgs = opts.buildArgs ?? {};
-  const metaArgs = metaArgValues(dockerfile, buildArgs);
+  const metaArgs = metaArgValues(dockerfile, buildArgs, automaticPlatformArgs(opts.platform ?? hostPlatform()));
 
   const layout = typeof opts.layout === 'string' ? await Layout.openOrCreate(opts.layout) : opts.layout;
   const staging = await layout.store.stage();
@@ -125,18 +126,23 @@ interface MetaArgs {
   declared: Set<string>;
 }
 
-/** The ARGs before the first FROM, each default expanded with the ones before it. */
-function metaArgValues(dockerfile: Dockerfile, buildArgs: Record<string, string>): MetaArgs {
-  const values = new Map<string, string | undefined>();
+/**
+ * The ARGs before the first FROM, each default expanded with the ones before it, on top of
+ * BuildKit's automatic platform ARGs (which a bare global `ARG TARGETARCH` keeps).
+ */
+function metaArgValues(dockerfile: Dockerfile, buildArgs: Record<string, string>, automatic: Record<string, string>): MetaArgs {
+  const values = new Map<string, string | undefined>(Object.entries(automatic));
+  const declared = new Set<string>();
   const lookup: Lookup = (name) => values.get(name);
   for (const ins of dockerfile.metaArgs) {
     for (const arg of ins.args) {
       const given = Object.hasOwn(buildArgs, arg.key) ? buildArgs[arg.key] : undefined;
-      const value = given ?? (arg.value === undefined ? undefined : expand(dockerfile, ins.line, arg.value, lookup));
+      const value = given ?? (arg.value === undefined ? automatic[arg.key] : expand(dockerfile, ins.line, arg.value, lookup));
       values.set(arg.key, value);
+      declared.add(arg.key);
     }
   }
-  return { values, declared: new Set(values.keys()) };
+  return { values, declared };
 }
 
 function expand(dockerfile: Dockerfile, line: number, word: string, lookup: Lookup): string {

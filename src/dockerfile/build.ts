@@ -765,6 +765,11 @@ async function* extracted(entries: AsyncIterable<Entry>, dest: string, lower: Lo
   for await (const e of entries) {
     if (e.path === '') continue;
     const p = join(dest, e.path);
+    if (seen.has(p)) {
+      // A directory listed after its contents was made for them already; once in a layer.
+      if (e.type === 'directory') continue;
+      throw new UserError(`${JSON.stringify(e.path)}: a ${e.type} where the archive's earlier entries made a directory`, 'EINPUT');
+    }
     for (const a of ancestors(p)) {
       if (seen.has(a) || a.length < dest.length) continue;
       seen.add(a);

@@ -58,6 +58,9 @@ function checked(e: TarEntry, seen: ReadonlyMap<string, EntryType>, where: strin
   if (e.path.split('/').includes('..')) refuse('path has a ".." component');
   const path = cleanPath(e.path)!;
   if (path === '' && e.type !== 'directory') refuse(`the root must be a directory, not a ${e.type}`);
+  // Docker refuses to load a layer that lists a path twice, and extractors disagree on which wins.
+  const before = seen.get(path);
+  if (before !== undefined) refuse(`${path === '' ? 'the root' : JSON.stringify(path)} comes twice in the archive (a ${before}, then a ${e.type}); docker refuses such a layer`);
 
   let linkname = e.linkname;
   if (e.type === 'symlink') {

@@ -1,5 +1,6 @@
 // The command line: yargs parses, a command calls the library and prints; errors become one line
 // (user errors) or a stack (bugs), and the exit status is decided here and only here.
+import { readFile } from 'node:fs/promises';
 import yargs from 'yargs';
 import { isUserError, usageError } from '../errors.js';
 import { layoutCommand } from './layout.js';
@@ -12,6 +13,18 @@ export const EXIT_OK = 0;
 export const EXIT_USER = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_BUG = 70;
+
+/**
+ * The version in oci-pack's own package.json, found from this module's file: yargs' default looks
+ * for the package.json nearest the current directory, which, installed as a dependency, is the
+ * project's. dist/src/cli/main.js and src/cli/main.ts are both three levels down.
+ */
+export async function ownVersion(): Promise<string> {
+  const text = await readFile(new URL('../../../package.json', import.meta.url), 'utf8');
+  const version = (JSON.parse(text) as { version?: unknown }).version;
+  if (typeof version !== 'string') throw new Error('oci-pack\'s package.json has no version');
+  return version;
+}
 
 /** Runs the CLI with `argv` (no node/script prefix) and returns the exit status. */
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
@@ -27,7 +40,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .strict()
     .help()
     .alias('help', 'h')
-    .version()
+    .version(await ownVersion())
     .wrap(Math.min(110, process.stdout.columns || 100))
     .exitProcess(false)
     .fail((msg: string | null, err: Error | undefined) => {

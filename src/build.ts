@@ -22,7 +22,7 @@ import { Layout } from './layout.js';
 import { LayerChanges, LowerTree } from './lower.js';
 import { placeEntries, type Placement } from './place.js';
 import { hostPlatform } from './platform.js';
-import { checkRefName, isBareTag } from './ref.js';
+import { checkRefName, isBareTag, parseDockerRef } from './ref.js';
 import { assertValid } from './schema.js';
 import { hostEntries } from './sources/host.js';
 import { tarballEntries } from './sources/tarball.js';
@@ -146,11 +146,25 @@ export interface BuildResult {
   layout: string;
 }
 
+/**
+ * Tags as the layout stores them: the OCI ref.name grammar, and, when a tag has a '/' or ':', a
+ * docker reference with no digest, so to-docker can name the image later (a one-word tag stays a
+ * bare tag, which umoci and skopeo write too). Checked before anything is built.
+ */
+export function checkTags(tags: readonly string[]): void {
+  for (const tag of tags) {
+    checkRefName(tag, '--tag');
+    if (isBareTag(tag)) continue;
+    const ref = parseDockerRef(tag, '--tag');
+    if (ref.digest !== undefined) throw usageError(`--tag ${tag}: names a digest; a tag names an image by repository and tag (e.g. hello:1)`);
+  }
+}
+
 export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const emit = opts.onEvent ?? (() => undefined);
   const tags = opts.tags ?? [];
+  checkTags(tags);
   for (const tag of tags) {
-    checkRefName(tag, '--tag');
     if (isBareTag(tag)) {
       emit({
         type: 'warning',

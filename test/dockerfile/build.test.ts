@@ -441,3 +441,11 @@ test('history: docker\'s created_by lines, empty_layer for metadata, MAINTAINER 
   assert.deepEqual(image.config.config!['ExposedPorts'], { '80/tcp': {}, '9000/udp': {}, '9001/udp': {} });
   assert.deepEqual(image.config.config!['Healthcheck'], { Test: ['CMD', '/bin/check'], Interval: 30e9, Retries: 2 });
 });
+
+test('COPY --link and ADD --link (BuildKit\'s cache hint) are accepted and write the layer they write without it', async (t) => {
+  const files = { f: 'F', 'd/x': 'X' };
+  const linked = await build(t, 'FROM scratch\nCOPY --link f /f\nCOPY --link=true d /d\nADD --link=false f /g\n', files);
+  const plain = await build(t, 'FROM scratch\nCOPY f /f\nCOPY d /d\nADD f /g\n', files);
+  assert.deepEqual(linked.image.config['rootfs'], plain.image.config['rootfs']);
+  assert.equal(linked.image.layers.length, 3);
+});

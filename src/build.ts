@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { compressor as makeCompressor, type CompressionName } from './compress.js';
 import { MediaType, type Descriptor, type LayerDescriptor, type Platform } from './descriptor.js';
+import type { Digest } from './digest.js';
 import { baseName, cleanPath, normalise, sourceDateEpoch, type Entry, type Normalisation } from './entries.js';
 import { prefixError, usageError } from './errors.js';
 import {
@@ -18,7 +19,7 @@ import {
 } from './image.js';
 import { canonicalJson } from './json.js';
 import { writeLayer } from './layer.js';
-import { Layout } from './layout.js';
+import { Layout, type TagMove } from './layout.js';
 import { LayerChanges, LowerTree } from './lower.js';
 import { placeEntries, type Placement } from './place.js';
 import { hostPlatform } from './platform.js';
@@ -89,7 +90,9 @@ export type BuildEvent =
   | { type: 'layer-start'; index: number; total: number; createdBy: string }
   | { type: 'layer-progress'; index: number; bytes: number }
   | { type: 'layer-done'; index: number; layer: LayerDescriptor }
-  | { type: 'warning'; message: string };
+  | { type: 'warning'; message: string }
+  /** A tag left another image for this one; that image's blobs stay until a gc. */
+  | { type: 'tag-moved'; tag: string; from: Digest };
 
 /** How an image is written and named: the options every way of building one shares. */
 export interface ImageOutputOptions {
@@ -209,7 +212,9 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     if (record) {
       const indexDesc: Descriptor = { ...manifestDesc, platform };
       await store.publish(new Set([...allLayers.map((l) => l.digest), configDesc.digest, manifestDesc.digest]));
-      await layout.addImage(indexDesc, tags);
+      let moved: TagMove[] = [];
+      await layout.addImage(indexDesc, tags, { onMoved: (m) => (moved = m) });
+      for (const m of moved) emit({ type: 'tag-moved', tag: m.tag, from: m.from });
     }
     return { manifest: manifestDesc, config: configDesc, image: config, layers: allLayers, tags: record ? tags : [], platform, layout: layout.root };
   } catch (err) {

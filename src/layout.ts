@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { BlobStore, processAlive, removeStaleTemps, syncDir, tempPath } from './store.js';
 import { MediaType, REF_NAME_ANNOTATION, type Descriptor } from './descriptor.js';
+import type { Digest } from './digest.js';
 import { canonicalJson, parseJsonInput } from './json.js';
 import { assertValid, checkInput } from './schema.js';
 import { UserError } from './errors.js';
@@ -137,8 +138,10 @@ export class Layout {
    * Record an image in index.json under each tag (a tag held by another image moves here), or
    * untagged when `tags` is empty (unless the image is already there).
    */
-  async addImage(desc: Descriptor, tags: readonly string[], opts: LockOptions = {}): Promise<ImageIndex> {
+  async addImage(desc: Descriptor, tags: readonly string[], opts: LockOptions & { onMoved?: (moves: TagMove[]) => void } = {}): Promise<ImageIndex> {
     return this.updateIndex((index) => {
+      // Inside the lock: the index as this update finds it says which tags really move.
+      opts.onMoved?.(tagMoves(index.manifests, desc.digest, tags));
       index.manifests = placeImage(index.manifests, desc, tags);
       return index;
     }, opts);
@@ -188,6 +191,22 @@ export function refNameOf(d: Descriptor): string | undefined {
  * goes; its blobs stay until gc), an untagged entry for the same image is folded in, and an entry
  * that is already exactly there is kept as it is, so re-running a build changes nothing.
  */
+/** A tag that named another image before `placeImage` gave it to `digest`. */
+export interface TagMove {
+  tag: string;
+  from: Digest;
+}
+
+/** The tags `placeImage(manifests, {digest}, tags)` takes from other images. */
+export function tagMoves(manifests: readonly Descriptor[], digest: Digest, tags: readonly string[]): TagMove[] {
+  const out: TagMove[] = [];
+  for (const tag of tags) {
+    const before = manifests.find((d) => refNameOf(d) === tag && d.digest !== digest);
+    if (before && !manifests.some((d) => refNameOf(d) === tag && d.digest === digest)) out.push({ tag, from: before.digest });
+  }
+  return out;
+}
+
 export function placeImage(manifests: readonly Descriptor[], desc: Descriptor, tags: readonly string[]): Descriptor[] {
   if (tags.length === 0) {
     return manifests.some((d) => d.digest === desc.digest) ? [...manifests] : [...manifests, { ...desc }];

@@ -1,13 +1,18 @@
 // The command line: yargs parses, a command calls the library and prints; errors become one line
 // (user errors) or a stack (bugs), and the exit status is decided here and only here.
 import { readFile } from 'node:fs/promises';
-import yargs from 'yargs';
+import { createRequire } from 'node:module';
+import type yargsModule from 'yargs';
 import { isUserError, usageError } from '../errors.js';
 import { layoutCommand } from './layout.js';
 import { toDockerCommand } from './to-docker.js';
 import { fromDockerCommand } from './from-docker.js';
 import type { Io } from './io.js';
 import { processIo } from './io.js';
+
+// yargs' ESM build lays out help with cliui's ESM build, which cuts words at a column's edge
+// ("docke" / "r-save"); its CommonJS build wraps at spaces (wrap-ansi).
+const yargs = createRequire(import.meta.url)('yargs') as typeof yargsModule;
 
 export const EXIT_OK = 0;
 export const EXIT_USER = 1;
@@ -41,12 +46,12 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .help()
     .alias('help', 'h')
     .version(await ownVersion())
-    .wrap(Math.min(110, process.stdout.columns || 100))
+    .wrap(io.columns ?? 80)
     .exitProcess(false)
     .fail((msg: string | null, err: Error | undefined) => {
       // Validation problems come as a message; errors thrown by a command come as themselves.
       if (err) throw err;
-      throw usageError(`${msg ?? 'invalid arguments'} (see oci-pack --help)`);
+      throw usageError(`${ourWords(msg ?? 'invalid arguments', argv)} (see oci-pack --help)`);
     });
   try {
     await parser.parseAsync();
@@ -59,4 +64,18 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     io.stderr(`oci-pack: internal error (a bug; please report it):\n${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     return EXIT_BUG;
   }
+}
+
+/** What each command needs, said when yargs finds too few arguments. */
+const NEEDS: Record<string, string> = {
+  layout: 'layout: name the layout to write: oci-pack layout <dir>',
+  'to-docker': 'to-docker: name the archive to write, or - for stdout: oci-pack to-docker <archive|-> [layout]',
+  'from-docker': 'from-docker: name the archive (or - for stdin) and the layout: oci-pack from-docker <archive|-> <layout>',
+};
+
+/** yargs' "Not enough non-option arguments: got 0, need at least 1", said as what is missing. */
+function ourWords(msg: string, argv: readonly string[]): string {
+  if (!/^Not enough non-option arguments/.test(msg)) return msg;
+  const command = argv.find((a) => !a.startsWith('-'));
+  return (command !== undefined ? NEEDS[command] : undefined) ?? msg;
 }

@@ -1,5 +1,6 @@
 // Layers of a layout read back as uncompressed tars: a measuring pass (diff_id, size, framing)
 // before an archive is written, and the stream that goes into it, verified again as it passes.
+import { counting } from '../streams.js';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { compressionOfMediaType, decompressor } from '../compress.js';
@@ -27,11 +28,11 @@ function compressionOf(blob: Descriptor, where: string) {
  * Read a layer once: its blob digest verified, decompressed, hashed, counted and its tar framing
  * checked. A diff_id that differs from the config's is an error naming both.
  */
-export async function measureLayer(store: BlobStore, blob: Descriptor, expected: Digest, where: string): Promise<MeasuredLayer> {
+export async function measureLayer(store: BlobStore, blob: Descriptor, expected: Digest, where: string, onBytes?: (read: number) => void): Promise<MeasuredLayer> {
   const kind = compressionOf(blob, where);
   const diff = new Hasher();
   try {
-    await pipeline(store.open(blob), decompressor(kind, where), diff, new TarFraming(where));
+    await pipeline([store.open(blob), ...(onBytes ? [counting(onBytes)] : []), decompressor(kind, where), diff, new TarFraming(where)]);
   } catch (err) {
     throw asLayerError(err, where, kind);
   }

@@ -4,7 +4,7 @@ import type { CommandModule } from 'yargs';
 import { parseCompression } from '../compress.js';
 import { importDockerArchive, type ImportEvent } from '../docker/read.js';
 import { usageError } from '../errors.js';
-import { archiveArg, humanSize, movedTagNotice, type Io } from './io.js';
+import { archiveArg, humanSize, movedTagNotice, shortDigests, type Io } from './io.js';
 import { Progress } from './progress.js';
 
 interface FromDockerArgs {
@@ -47,7 +47,7 @@ export function fromDockerCommand(io: Io, argv: readonly string[], setStatus: (s
               moved.push({ tag: e.tag, from: e.from });
               if (!args.quiet) progress.message(`oci-pack: ${movedTagNotice(e.tag, e.from)}\n`);
             } else if (e.type === 'layer-start') {
-              progress.start(e.name, `stage ${e.name}`, e.size);
+              progress.start(e.name, `stage ${shortDigests(e.name)}`, e.size);
             } else if (e.type === 'layer-progress') {
               progress.update(e.name, e.bytes);
             } else {

@@ -54,3 +54,8 @@ export function archiveArg(value: string, argv: readonly string[]): string {
 export function movedTagNotice(tag: string, from: string): string {
   return `${tag} moved from ${from.slice(0, 19)} to the new image; the old image's blobs stay in the layout until \`oci-pack gc\` removes what no tag holds`;
 }
+
+/** Long hex digests in a progress label cut to docker's twelve digits, so a line fits a terminal. */
+export function shortDigests(text: string): string {
+  return text.replace(/\b([a-f0-9]{12})[a-f0-9]{52}\b/g, '$1');
+}

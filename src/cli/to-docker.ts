@@ -4,7 +4,7 @@ import type { CommandModule } from 'yargs';
 import { writeDockerArchive, type DockerArchiveEvent, type DockerArchiveFormat } from '../docker/write.js';
 import { usageError } from '../errors.js';
 import { parsePlatform } from '../platform.js';
-import { archiveArg, humanSize, type Io } from './io.js';
+import { archiveArg, humanSize, shortDigests, type Io } from './io.js';
 import { Progress } from './progress.js';
 
 interface ToDockerArgs {
@@ -86,7 +86,7 @@ function reporter(quiet: boolean, progress: Progress, archive: string): (e: Dock
         if (!quiet) progress.message(`oci-pack: warning: ${e.message}\n`);
         break;
       case 'layer-measure':
-        if (e.bytes === 0) progress.start(e.layer, `verify ${++measuring}: ${e.layer}`, e.total);
+        if (e.bytes === 0) progress.start(e.layer, `verify ${++measuring}: ${shortDigests(e.layer)}`, e.total);
         else progress.update(e.layer, e.bytes, e.total);
         break;
       case 'layer-verified':

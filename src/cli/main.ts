@@ -22,7 +22,7 @@ export const EXIT_BUG = 70;
 /**
  * The version in oci-pack's own package.json, found from this module's file: yargs' default looks
  * for the package.json nearest the current directory, which, installed as a dependency, is the
- * project's. dist/src/cli/main.js and src/cli/main.ts are both three levels down.
+ * project's. The compiled module, dist/src/cli/main.js, is three levels below it.
  */
 export async function ownVersion(): Promise<string> {
   const text = await readFile(new URL('../../../package.json', import.meta.url), 'utf8');

@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { compressor as makeCompressor, type CompressionName } from './compress.js';
 import { MediaType, type Descriptor, type LayerDescriptor, type Platform } from './descriptor.js';
+import type { Digest } from './digest.js';
 import { baseName, cleanPath, normalise, sourceDateEpoch, type Entry, type Normalisation } from './entries.js';
 import { prefixError, usageError } from './errors.js';
 import {
@@ -18,11 +19,11 @@ import {
 } from './image.js';
 import { canonicalJson } from './json.js';
 import { writeLayer } from './layer.js';
-import { Layout } from './layout.js';
+import { Layout, type TagMove } from './layout.js';
 import { LayerChanges, LowerTree } from './lower.js';
 import { placeEntries, type Placement } from './place.js';
 import { hostPlatform } from './platform.js';
-import { checkRefName, isBareTag } from './ref.js';
+import { checkRefName, isBareTag, parseDockerRef } from './ref.js';
 import { assertValid } from './schema.js';
 import { hostEntries } from './sources/host.js';
 import { tarballEntries } from './sources/tarball.js';
@@ -89,7 +90,9 @@ export type BuildEvent =
   | { type: 'layer-start'; index: number; total: number; createdBy: string }
   | { type: 'layer-progress'; index: number; bytes: number }
   | { type: 'layer-done'; index: number; layer: LayerDescriptor }
-  | { type: 'warning'; message: string };
+  | { type: 'warning'; message: string }
+  /** A tag left another image for this one; that image's blobs stay until a gc. */
+  | { type: 'tag-moved'; tag: string; from: Digest };
 
 /** How an image is written and named: the options every way of building one shares. */
 export interface ImageOutputOptions {
@@ -146,11 +149,25 @@ export interface BuildResult {
   layout: string;
 }
 
+/**
+ * Tags as the layout stores them: the OCI ref.name grammar, and, when a tag has a '/' or ':', a
+ * docker reference with no digest, so to-docker can name the image later (a one-word tag stays a
+ * bare tag, which umoci and skopeo write too). Checked before anything is built.
+ */
+export function checkTags(tags: readonly string[]): void {
+  for (const tag of tags) {
+    checkRefName(tag, '--tag');
+    if (isBareTag(tag)) continue;
+    const ref = parseDockerRef(tag, '--tag');
+    if (ref.digest !== undefined) throw usageError(`--tag ${tag}: names a digest; a tag names an image by repository and tag (e.g. hello:1)`);
+  }
+}
+
 export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const emit = opts.onEvent ?? (() => undefined);
   const tags = opts.tags ?? [];
+  checkTags(tags);
   for (const tag of tags) {
-    checkRefName(tag, '--tag');
     if (isBareTag(tag)) {
       emit({
         type: 'warning',
@@ -194,7 +211,12 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const manifestDesc = await store.putBytes(manifestBytes, { mediaType: MediaType.manifest });
     if (record) {
       const indexDesc: Descriptor = { ...manifestDesc, platform };
-      await layout.addImage(indexDesc, tags, { publish: { store, keep: new Set([...allLayers.map((l) => l.digest), configDesc.digest, manifestDesc.digest]) } });
+      let moved: TagMove[] = [];
+      await layout.addImage(indexDesc, tags, {
+        publish: { store, keep: new Set([...allLayers.map((l) => l.digest), configDesc.digest, manifestDesc.digest]) },
+        onMoved: (m) => (moved = m),
+      });
+      for (const m of moved) emit({ type: 'tag-moved', tag: m.tag, from: m.from });
     }
     return { manifest: manifestDesc, config: configDesc, image: config, layers: allLayers, tags: record ? tags : [], platform, layout: layout.root };
   } catch (err) {

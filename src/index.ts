@@ -1,9 +1,9 @@
 // The public, typed API of oci-pack: everything the CLI does, a TypeScript program can do.
 // The CLI (src/cli/) is a thin shell over these exports.
-export { buildImage, destinationOf } from './build.js';
+export { buildImage, checkTags, destinationOf } from './build.js';
 export type { AddSource, BaseImage, BuildEvent, BuildOptions, BuildResult, ImageBelow, LayerSource, Owner, PlacedSource, TarballSource } from './build.js';
-export { Layout, placeImage, refNameOf, emptyIndex } from './layout.js';
-export type { ImageIndex, LockOptions, UpdateOptions } from './layout.js';
+export { Layout, placeImage, refNameOf, emptyIndex, tagMoves } from './layout.js';
+export type { ImageIndex, LockOptions, TagMove, UpdateOptions } from './layout.js';
 export { BlobStore, VerifyingStream } from './store.js';
 export type { PutOptions } from './store.js';
 export { Hasher, parseDigest, isDigest, sha256, digestHex } from './digest.js';
@@ -43,7 +43,7 @@ export type { ErrorCode } from './errors.js';
 export { writeDockerArchive, CONTAINERD_IMAGE_NAME } from './docker/write.js';
 export type { DockerArchiveEvent, DockerArchiveFormat, DockerArchiveImage, DockerArchiveOptions, DockerArchiveResult } from './docker/write.js';
 export { importDockerArchive, MAX_MANIFEST_JSON_BYTES } from './docker/read.js';
-export type { ImportOptions, ImportResult, ImportedImage } from './docker/read.js';
+export type { ImportEvent, ImportOptions, ImportResult, ImportedImage } from './docker/read.js';
 export { legacyLayers, chainIds } from './docker/legacy.js';
 export type { LegacyLayer } from './docker/legacy.js';
 export { pushImage, pullImage, login, RegistryClient, RegistryError, parseRegistryRef, parseChallenges, findCredentials } from './registry/index.js';

@@ -3,22 +3,35 @@
 import { UserError } from './errors.js';
 import { MAX_JSON_DEPTH } from './limits.js';
 
-/** Compact JSON with object keys in code-point order, as Go's encoder writes maps. */
+/**
+ * Compact JSON with object keys sorted by their UTF-8 bytes at every level, as Go's encoding/json
+ * writes maps. JSON.stringify cannot be given the order: it puts integer-like keys ("2", "10")
+ * first in numeric order whatever the object says, and JavaScript sorts by UTF-16 units, which
+ * put a key outside the BMP before one in U+E000-U+FFFF.
+ */
 export function canonicalJson(doc: unknown): Buffer {
-  return Buffer.from(JSON.stringify(sortKeys(doc)), 'utf8');
+  return Buffer.from(goJson(doc) ?? 'null', 'utf8');
 }
 
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) {
-      const v = (value as Record<string, unknown>)[key];
-      if (v !== undefined) out[key] = sortKeys(v);
-    }
-    return out;
+function goJson(value: unknown): string | undefined {
+  if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    value = (value as { toJSON: () => unknown }).toJSON();
   }
-  return value;
+  if (Array.isArray(value)) return `[${value.map((v) => goJson(v) ?? 'null').join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const parts: string[] = [];
+    for (const key of Object.keys(value).sort(byUtf8)) {
+      const v = goJson((value as Record<string, unknown>)[key]);
+      if (v !== undefined) parts.push(`${JSON.stringify(key)}:${v}`);
+    }
+    return `{${parts.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** Byte order of the UTF-8 encodings, which is code point order. */
+function byUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 /**

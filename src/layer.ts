@@ -15,10 +15,25 @@ export interface LayerWriteOptions {
 
 export async function writeLayer(store: BlobStore, entries: AsyncIterable<Entry>, opts: LayerWriteOptions): Promise<LayerDescriptor> {
   const diff = new Hasher();
-  const desc = await store.put([tarStream(entries), diff, ...opts.compressor.create()], {
+  const desc = await store.put([tarStream(onceEach(entries)), diff, ...opts.compressor.create()], {
     mediaType: opts.compressor.mediaType,
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
   });
   const { digest: diffId, size: uncompressedSize } = diff.result();
   return { ...desc, diffId, uncompressedSize };
+}
+
+/**
+ * The entries, stopping at a path already written: docker refuses such a layer ("ApplyLayer
+ * duplicates of file paths not supported"), and which copy would win differs between tools.
+ * Sources refuse duplicates in user input themselves, naming it, so one reaching here is a bug.
+ * The set holds one string per entry: the layer's own index, as every extractor keeps.
+ */
+export async function* onceEach(entries: AsyncIterable<Entry>): AsyncGenerator<Entry> {
+  const seen = new Set<string>();
+  for await (const e of entries) {
+    if (seen.has(e.path)) throw new Error(`layer writer: ${JSON.stringify(e.path || '/')} comes twice in one layer (a ${e.type} the second time)`);
+    seen.add(e.path);
+    yield e;
+  }
 }

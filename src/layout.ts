@@ -214,8 +214,10 @@ export class Layout {
    * Record an image in index.json under each tag (a tag held by another image moves here), or
    * untagged when `tags` is empty (unless the image is already there).
    */
-  async addImage(desc: Descriptor, tags: readonly string[], opts: UpdateOptions = {}): Promise<ImageIndex> {
+  async addImage(desc: Descriptor, tags: readonly string[], opts: UpdateOptions & { onMoved?: (moves: TagMove[]) => void } = {}): Promise<ImageIndex> {
     return this.updateIndex((index) => {
+      // Inside the lock: the index as this update finds it says which tags really move.
+      opts.onMoved?.(tagMoves(index.manifests, desc.digest, tags));
       index.manifests = placeImage(index.manifests, desc, tags);
       return index;
     }, opts);
@@ -309,6 +311,22 @@ export function refNameOf(d: Descriptor): string | undefined {
  * goes; its blobs stay until gc), an untagged entry for the same image is folded in, and an entry
  * that is already exactly there is kept as it is, so re-running a build changes nothing.
  */
+/** A tag that named another image before `placeImage` gave it to `digest`. */
+export interface TagMove {
+  tag: string;
+  from: Digest;
+}
+
+/** The tags `placeImage(manifests, {digest}, tags)` takes from other images. */
+export function tagMoves(manifests: readonly Descriptor[], digest: Digest, tags: readonly string[]): TagMove[] {
+  const out: TagMove[] = [];
+  for (const tag of tags) {
+    const before = manifests.find((d) => refNameOf(d) === tag && d.digest !== digest);
+    if (before && !manifests.some((d) => refNameOf(d) === tag && d.digest === digest)) out.push({ tag, from: before.digest });
+  }
+  return out;
+}
+
 export function placeImage(manifests: readonly Descriptor[], desc: Descriptor, tags: readonly string[]): Descriptor[] {
   if (tags.length === 0) {
     return manifests.some((d) => d.digest === desc.digest) ? [...manifests] : [...manifests, { ...desc }];

@@ -1,6 +1,7 @@
 // Placing entries into an image on top of lower layers: destinations follow the lower layers'
 // symlinks, parents that exist below keep their metadata, and owners, modes and times are normalised.
-import { ancestors, normalise, type Entry, type Normalisation } from './entries.js';
+import { ancestors, normalise, type Entry, type EntryType, type Normalisation } from './entries.js';
+import { UserError } from './errors.js';
 import type { LowerTree } from './lower.js';
 
 export interface Placement {
@@ -20,14 +21,16 @@ export interface Placement {
  * that this layer has not written yet (a lower layer's directory as it was, or a new 0755 root
  * directory); where the destination is a directory below, it keeps that directory's metadata.
  * A source placed at the root contributes what is below it, never the root entry itself.
+ * A directory two sources share (`COPY hello sub/ /multi/`) is written once, as its first source
+ * made it: a layer that lists a path twice is one docker refuses to load.
  */
 export async function* placeEntries(placements: readonly Placement[], lower: LowerTree): AsyncGenerator<Entry> {
-  const written = new Set<string>();
+  const written = new Map<string, EntryType>();
   for (const p of placements) {
     const dest = lower.resolve(p.dest, false);
     for (const parent of ancestors(dest)) {
       if (written.has(parent)) continue;
-      written.add(parent);
+      written.set(parent, 'directory');
       const below = lower.directory(parent);
       yield below ? { ...below } : implicitParent(parent, p.rules);
     }
@@ -39,13 +42,20 @@ export async function* placeEntries(placements: readonly Placement[], lower: Low
       // A layer never holds the root itself, as docker's never do: extracting one would give the
       // image's "/" the mode of whatever directory was placed there.
       if (path === '') continue;
+      const before = written.get(path);
+      if (before !== undefined) {
+        if (before === 'directory' && entry.type === 'directory') continue;
+        // Docker would keep the last one; a layer cannot say "this one wins", and dropping the
+        // first after it was written is no longer possible in one pass.
+        throw new UserError(`/${path}: two sources put something there in this one step (a ${before}, then a ${entry.type}); copy them in separate steps`, 'EINPUT');
+      }
       if (below) {
         // Adding a tree onto an existing directory changes its contents, not the directory itself.
-        if (!written.has(path)) yield { ...below };
+        yield { ...below };
       } else {
         yield normalise({ ...entry, path }, p.rules);
       }
-      written.add(path);
+      written.set(path, entry.type);
     }
   }
 }

@@ -32,7 +32,15 @@ export class LayerChecker {
   private readonly seen = new Map<string, EntryType>();
   private count = 0;
 
-  constructor(private readonly where: string) {}
+  /**
+   * `refuseDuplicates`: a path listed twice is an error, for archives that become one of our layers
+   * as they are (--layer, ADD): docker refuses to load such a layer, and extractors disagree on
+   * which copy wins. Imported layers are only checked for safety, where a repeat is harmless.
+   */
+  constructor(
+    private readonly where: string,
+    private readonly opts: { refuseDuplicates?: boolean } = {},
+  ) {}
 
   /** The entry's clean path and, for a hard link, its clean target; throws a UserError if unsafe. */
   check(e: CheckedEntry): { path: string; linkname?: string; linkType?: EntryType } {
@@ -46,6 +54,10 @@ export class LayerChecker {
     if (e.path.split('/').includes('..')) refuse('path has a ".." component');
     const path = cleanPath(e.path)!;
     if (path === '' && e.type !== 'directory') refuse(`the root must be a directory, not a ${e.type}`);
+    if (this.opts.refuseDuplicates) {
+      const before = this.seen.get(path);
+      if (before !== undefined) refuse(`${path === '' ? 'the root' : JSON.stringify(path)} comes twice in the archive (a ${before}, then a ${e.type}); docker refuses such a layer`);
+    }
     const through = this.symlinkAbove(path);
     if (through !== undefined) refuse(`is written through the symlink ${JSON.stringify(through)} of the same archive, which an extractor would follow`);
 

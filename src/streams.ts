@@ -1,6 +1,6 @@
 // Two small things every reader of input needs: the first bytes of a stream without losing them,
-// and a stream read whole under a size limit (for documents, never for layers).
-import { Readable } from 'node:stream';
+// a stream read whole under a size limit (for documents, never for layers), and a byte counter.
+import { Readable, Transform } from 'node:stream';
 import { UserError } from './errors.js';
 
 /**
@@ -58,4 +58,20 @@ export async function readWhole(input: Readable, limit: number, what: string): P
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * A pass-through stage that reports the bytes through it so far, for progress. Chunks go on as
+ * they are; a stage of the pipeline rather than a second 'data' listener, which would start the
+ * source flowing before the pipeline is attached.
+ */
+export function counting(onBytes: (total: number) => void): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      total += chunk.length;
+      onBytes(total);
+      done(null, chunk);
+    },
+  });
 }

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { buildImage, Layout, MediaType, UserError, type BuildEvent, type ImageBelow } from '../src/index.js';
 import { HELLO, blobFile, listTar, readImage, readJson, run, snapshot, tempDir } from './helpers.js';
 import { LowerTree } from '../src/lower.js';
+import { buildDockerfile } from '../src/dockerfile/build.js';
 
 const AMD64 = { os: 'linux', architecture: 'amd64' };
 
@@ -293,4 +294,25 @@ test('a placed layer sees the image below it, and one that changes nothing write
   assert.deepEqual(img.config.history, [{ created_by: 'a' }, { created_by: 'b', empty_layer: true }, { created_by: 'c' }]);
   const entries = await listTar(blobFile(dir, r.layers[1]!.digest));
   assert.deepEqual(entries.map((e) => `${e.name} ${e.mode.toString(8)}`), ['bin 755', 'bin/sub 700']);
+});
+
+test('--tag with a / or : must be a docker name without a digest, checked before anything is built; one word stays a bare tag', async (t) => {
+  const dir = path.join(await tempDir(t), 'out');
+  const digest = `sha256:${'a'.repeat(64)}`;
+  for (const [tag, why] of [
+    ['Hello:Latest', /--tag: "Hello:Latest": the repository name .* must be lowercase/],
+    ['hello@sha256:abc', /--tag: "hello@sha256:abc": the digest "sha256:abc" is not sha256:/],
+    [`hello@${digest}`, /--tag hello@sha256:a+: names a digest; a tag names an image by repository and tag/],
+    ['my/App:1', /must be lowercase/],
+  ] as const) {
+    await assert.rejects(hello(dir, { tags: [tag] }), (e: unknown) => e instanceof UserError && e.code === 'EUSAGE' && why.test(e.message), tag);
+    const ctx = await tempDir(t);
+    await fs.writeFile(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY missing /\n');
+    // The tag is refused before the Dockerfile's missing file would be noticed.
+    await assert.rejects(buildDockerfile({ layout: dir, context: ctx, tags: [tag] }), (e: unknown) => e instanceof UserError && why.test(e.message), `Dockerfile ${tag}`);
+  }
+  await assert.rejects(fs.stat(dir), { code: 'ENOENT' });
+  const events: BuildEvent[] = [];
+  await hello(dir, { tags: ['Latest', 'localhost:5000/a/b:v1.0'], onEvent: (e) => events.push(e) });
+  assert.ok(events.some((e) => e.type === 'warning' && /--tag Latest: a single word/.test(e.message)));
 });

@@ -129,6 +129,23 @@ export async function readJson(file: string): Promise<unknown> {
 /** Podman flags this machine needs (its default rlimits exceed what a container may set here). */
 export const PODMAN_RUN = ['run', '--rm', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096'];
 
+/**
+ * `podman run` of an image, its stdout. Where podman cannot start a container on this machine
+ * (crun refuses hybrid cgroups; a rootless user without subuids), the test skips with podman's
+ * reason, as for a missing tool; under CI=true that is a failure.
+ */
+export async function podmanRun(t: TestContext, image: string, ci = CI): Promise<string | undefined> {
+  try {
+    return await run('podman', [...PODMAN_RUN, image]);
+  } catch (err) {
+    const message = (err as Error).message;
+    const reason = /(OCI runtime[^\n]*|crun:[^\n]*|cgroups?[^\n]*|newuidmap[^\n]*|cannot set up namespace[^\n]*)/i.exec(message);
+    if (ci || !reason) throw err;
+    t.skip(`podman cannot start a container here: ${reason[1]!.trim()}`);
+    return undefined;
+  }
+}
+
 export interface ListedEntry {
   name: string;
   type: 'file' | 'dir' | 'symlink' | 'link' | 'char' | 'block' | 'fifo' | 'other';

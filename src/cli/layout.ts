@@ -8,7 +8,8 @@ import { keyValues, type ConfigChanges } from '../image.js';
 import { parsePlatform } from '../platform.js';
 import { parseCommand } from '../words.js';
 import { indexSummary } from './index-command.js';
-import { humanSize, type Io } from './io.js';
+import { humanSize, movedTagNotice, type Io } from './io.js';
+import { Progress } from './progress.js';
 
 interface LayoutArgs {
   dir: string;
@@ -78,64 +79,78 @@ export function layoutCommand(io: Io, argv: readonly string[], setStatus: (s: nu
         .example('$0 layout ./out --add ./hello:/hello --cmd /hello --tag hello:latest', 'a one-file image')
         .example('$0 layout ./out --layer rootfs.tar.gz --add ./app:/app --workdir /app --entrypoint \'["node","main.js"]\'', 'an app on a base rootfs') as never,
     handler: async (args) => {
-      // Loaded here, not at start-up: `oci-pack --version` and the other commands need none of it.
-      const [{ buildImage }, { parseCompression }, { buildDockerfile }] = await Promise.all([
-        import('../build.js'),
-        import('../compress.js'),
-        import('../dockerfile/build.js'),
-      ]);
-      const layers = layerSources(argv);
-      const platforms = args.platform === undefined ? [] : args.platform.split(',').map((p) => parsePlatform(p.trim()));
-      const common = {
-        layout: args.dir,
-        config: configChanges(args),
-        ...(platforms.length === 1 ? { platform: platforms[0]! } : {}),
-        tags: args.tag ?? [],
-        annotations: keyValues(args.annotation ?? [], '--annotation'),
-        compression: parseCompression(args.compression),
-        ...(args['compression-level'] !== undefined ? { compressionLevel: checkLevel(args['compression-level']) } : {}),
-        preserveMtime: args['preserve-mtime'],
-        onEvent: reporter(io, args.quiet),
-      };
-      if (platforms.length > 1) {
-        if (layers.length > 0) throw usageError('--platform: several platforms need a Dockerfile (--add and --layer build one image)');
-        const { buildDockerfilePlatforms } = await import('../dockerfile/platforms.js');
-        const multi = await buildDockerfilePlatforms({ ...common, ...(await dockerfileOptions(args)), platforms });
-        io.stdout(args.json ? `${JSON.stringify(indexSummary(multi), null, 2)}\n` : `${multi.index.digest}\n`);
-        setStatus(0);
-        return;
-      }
-      let result: BuildResult;
-      if (layers.length > 0) {
-        const mixed = DOCKERFILE_FLAGS.find((f) => args[f] !== undefined);
-        if (mixed) throw usageError(`--${mixed}: a Dockerfile option, and --add/--layer build without a Dockerfile; give one or the other`);
-        result = await buildImage({ ...common, layers });
-      } else {
-        result = await buildDockerfile({ ...common, ...(await dockerfileOptions(args)) });
-      }
-      if (args.json) {
-        io.stdout(
-          `${JSON.stringify(
-            {
-              digest: result.manifest.digest,
-              size: result.manifest.size,
-              mediaType: result.manifest.mediaType,
-              layout: result.layout,
-              tags: result.tags,
-              platform: result.platform,
-              config: { digest: result.config.digest, size: result.config.size },
-              layers: result.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, mediaType: l.mediaType })),
-            },
-            null,
-            2,
-          )}\n`,
-        );
-      } else {
-        io.stdout(`${result.manifest.digest}\n`);
+      const progress = Progress.for(io, args.quiet);
+      try {
+        await buildCommand(args, argv, io, progress);
+      } finally {
+        progress.finish();
       }
       setStatus(0);
     },
   };
+}
+
+async function buildCommand(args: LayoutArgs, argv: readonly string[], io: Io, progress: Progress): Promise<void> {
+  // Loaded here, not at start-up: `oci-pack --version` and the other commands need none of it.
+  const [{ buildImage }, { parseCompression }, { buildDockerfile }] = await Promise.all([
+    import('../build.js'),
+    import('../compress.js'),
+    import('../dockerfile/build.js'),
+  ]);
+  const layers = layerSources(argv);
+  const platforms = args.platform === undefined ? [] : args.platform.split(',').map((p) => parsePlatform(p.trim()));
+  const report = reporter(args.quiet, progress);
+  const moved: Array<{ tag: string; from: string }> = [];
+  const common = {
+    layout: args.dir,
+    config: configChanges(args),
+    ...(platforms.length === 1 ? { platform: platforms[0]! } : {}),
+    tags: args.tag ?? [],
+    annotations: keyValues(args.annotation ?? [], '--annotation'),
+    compression: parseCompression(args.compression),
+    ...(args['compression-level'] !== undefined ? { compressionLevel: checkLevel(args['compression-level']) } : {}),
+    preserveMtime: args['preserve-mtime'],
+    onEvent: (e: BuildEvent) => {
+      if (e.type === 'tag-moved') moved.push({ tag: e.tag, from: e.from });
+      report(e);
+    },
+  };
+  if (platforms.length > 1) {
+    if (layers.length > 0) throw usageError('--platform: several platforms need a Dockerfile (--add and --layer build one image)');
+    const { buildDockerfilePlatforms } = await import('../dockerfile/platforms.js');
+    const multi = await buildDockerfilePlatforms({ ...common, ...(await dockerfileOptions(args)), platforms });
+    io.stdout(args.json ? `${JSON.stringify({ ...indexSummary(multi), moved }, null, 2)}\n` : `${multi.index.digest}\n`);
+    return;
+  }
+  let result: BuildResult;
+  if (layers.length > 0) {
+    const mixed = DOCKERFILE_FLAGS.find((f) => args[f] !== undefined);
+    if (mixed) throw usageError(`--${mixed}: a Dockerfile option, and --add/--layer build without a Dockerfile; give one or the other`);
+    result = await buildImage({ ...common, layers });
+  } else {
+    result = await buildDockerfile({ ...common, ...(await dockerfileOptions(args)) });
+  }
+  if (args.json) {
+    io.stdout(
+      `${JSON.stringify(
+        {
+          digest: result.manifest.digest,
+          size: result.manifest.size,
+          mediaType: result.manifest.mediaType,
+          layout: result.layout,
+          tags: result.tags,
+          moved,
+          platform: result.platform,
+          config: { digest: result.config.digest, size: result.config.size },
+          layers: result.layers.map((l) => ({ digest: l.digest, diff_id: l.diffId, size: l.size, mediaType: l.mediaType })),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  } else {
+    io.stdout(`${result.manifest.digest}\n`);
+  }
 }
 
 /** The Dockerfile flags, with the Dockerfile looked up in the context when -f names none. */
@@ -244,20 +259,23 @@ function configChanges(args: LayoutArgs): ConfigChanges {
   return c;
 }
 
-function reporter(io: Io, quiet: boolean): (e: BuildEvent) => void {
-  const progress = io.stderrIsTty && !quiet;
+function reporter(quiet: boolean, progress: Progress): (e: BuildEvent) => void {
   return (e) => {
     switch (e.type) {
       case 'warning':
-        if (!quiet) io.stderr(`oci-pack: warning: ${e.message}\n`);
+        if (!quiet) progress.message(`oci-pack: warning: ${e.message}\n`);
+        break;
+      case 'tag-moved':
+        if (!quiet) progress.message(`oci-pack: ${movedTagNotice(e.tag, e.from)}\n`);
         break;
       case 'layer-start':
-        if (progress) io.stderr(`[${e.index + 1}/${e.total}] ${e.createdBy}\n`);
-        break;
-      case 'layer-done':
-        if (progress) io.stderr(`[${e.index + 1}] ${e.layer.digest.slice(0, 19)} ${humanSize(e.layer.size)}\n`);
+        progress.start(`layer ${e.index}`, `[${e.index + 1}/${e.total}] ${e.createdBy}`);
         break;
       case 'layer-progress':
+        progress.update(`layer ${e.index}`, e.bytes);
+        break;
+      case 'layer-done':
+        progress.done(`layer ${e.index}`, `${e.layer.digest.slice(0, 19)} ${humanSize(e.layer.size)}`);
         break;
     }
   };

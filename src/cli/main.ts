@@ -1,5 +1,7 @@
 // The command line: yargs parses, a command calls the library and prints; errors become one line
 // (user errors) or a stack (bugs), and the exit status is decided here and only here.
+import { createRequire } from 'node:module';
+import type yargsModule from 'yargs';
 import { isUserError, usageError } from '../errors.js';
 import { packageVersion } from '../package.js';
 import { layoutCommand } from './layout.js';
@@ -29,7 +31,10 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     io.stdout(`${packageVersion()}\n`);
     return EXIT_OK;
   }
-  const { default: yargs } = await import('yargs');
+  // Loaded only now: start-up time is most of what a short command costs. yargs' ESM build lays
+  // out help with cliui's ESM build, which cuts words at a column's edge ("docke" / "r-save"); its
+  // CommonJS build wraps at spaces (wrap-ansi).
+  const yargs = createRequire(import.meta.url)('yargs') as typeof yargsModule;
   const parser = yargs(argv)
     .scriptName('oci-pack')
     .usage('$0 <command> [options]\n\nBuild container images into OCI layouts and docker-save archives, with no daemon.')
@@ -50,13 +55,13 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .strict()
     .help()
     .alias('help', 'h')
-    .version()
-    .wrap(Math.min(110, process.stdout.columns || 100))
+    .version(packageVersion())
+    .wrap(io.columns ?? 80)
     .exitProcess(false)
     .fail((msg: string | null, err: Error | undefined) => {
       // Validation problems come as a message; errors thrown by a command come as themselves.
       if (err) throw err;
-      throw usageError(`${msg ?? 'invalid arguments'} (see oci-pack --help)`);
+      throw usageError(`${ourWords(msg ?? 'invalid arguments', argv)} (see oci-pack --help)`);
     });
   try {
     await parser.parseAsync();
@@ -76,4 +81,27 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     io.stderr(`oci-pack: internal error (a bug; please report it):\n${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     return EXIT_BUG;
   }
+}
+
+/** What each command needs, said when yargs finds too few arguments. */
+const NEEDS: Record<string, string> = {
+  layout: 'layout: name the layout to write: oci-pack layout <dir>',
+  'to-docker': 'to-docker: name the archive to write, or - for stdout: oci-pack to-docker <archive|-> [layout]',
+  'from-docker': 'from-docker: name the archive (or - for stdin) and the layout: oci-pack from-docker <archive|-> <layout>',
+  validate: 'validate: name the layout or archive to check: oci-pack validate <layout|archive>',
+  inspect: 'inspect: name the layout or archive to read: oci-pack inspect <layout|archive> [ref]',
+  gc: 'gc: name the layout to clean: oci-pack gc <layout>',
+  tag: 'tag: name the layout, the image and the new name: oci-pack tag <layout> <src> <dst>',
+  untag: 'untag: name the layout and the tag to remove: oci-pack untag <layout> <ref>',
+  push: 'push: name the layout, the image and the destination: oci-pack push <layout> <src> docker://HOST/REPO:TAG',
+  pull: 'pull: name the image and the layout: oci-pack pull docker://HOST/REPO:TAG <layout>',
+  login: 'login: name the registry: oci-pack login <registry>',
+  index: 'index: name the layout and the images: oci-pack index <layout> --tag REF <src>...',
+};
+
+/** yargs' "Not enough non-option arguments: got 0, need at least 1", said as what is missing. */
+function ourWords(msg: string, argv: readonly string[]): string {
+  if (!/^Not enough non-option arguments/.test(msg)) return msg;
+  const command = argv.find((a) => !a.startsWith('-'));
+  return (command !== undefined ? NEEDS[command] : undefined) ?? msg;
 }

@@ -1,5 +1,6 @@
 // Layers of a layout read back as uncompressed tars: one verifying pass (diff_id, size, framing)
 // before an archive is written, spooling the tar to a private file that the archive is copied from.
+import { counting } from '../streams.js';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -31,15 +32,16 @@ function compressionOf(blob: Descriptor, where: string) {
  * checked; with `spool`, the uncompressed tar is written to that new file as it passes. A diff_id
  * that differs from the config's is an error naming both.
  */
-export async function measureLayer(store: BlobStore, blob: Descriptor, expected: Digest, where: string, spool?: string): Promise<MeasuredLayer> {
+export async function measureLayer(store: BlobStore, blob: Descriptor, expected: Digest, where: string, spool?: string, onBytes?: (read: number) => void): Promise<MeasuredLayer> {
   const kind = compressionOf(blob, where);
   const diff = new Hasher();
   try {
     const framing = new TarFraming(where);
+    const counted = onBytes ? [counting(onBytes)] : [];
     if (spool === undefined) {
-      await pipeline(store.open(blob), decompressor(kind, where), diff, framing);
+      await pipeline([store.open(blob), ...counted, decompressor(kind, where), diff, framing]);
     } else {
-      await pipeline(store.open(blob), decompressor(kind, where), diff, tee(framing), createWriteStream(spool, { flags: 'wx', mode: 0o600 }));
+      await pipeline([store.open(blob), ...counted, decompressor(kind, where), diff, tee(framing), createWriteStream(spool, { flags: 'wx', mode: 0o600 })]);
     }
   } catch (err) {
     if (spool !== undefined && (err as NodeJS.ErrnoException).path === spool) throw fileError(spool, err);

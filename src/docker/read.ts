@@ -12,14 +12,14 @@ import { cleanPath, parentOf, resolveWithin } from '../entries.js';
 import { fileError, UserError } from '../errors.js';
 import { createManifest, type ImageConfig } from '../image.js';
 import { canonicalJson, parseJsonInput } from '../json.js';
-import { Layout, placeImage } from '../layout.js';
+import { Layout, placeImage, tagMoves, type TagMove } from '../layout.js';
 import { checkRefName, familiarName, parseDockerRef, withDefaultTag } from '../ref.js';
 import { assertValid, checkInput } from '../schema.js';
 import { tempPath, type BlobStore } from '../store.js';
 import { MAX_ARCHIVE_ENTRIES, MAX_JSON_BYTES, MAX_MANIFEST_JSON_BYTES } from '../limits.js';
 import { readTar, type TarEntry } from '../tar.js';
 import { LayerCheckStream } from '../safety.js';
-import { peekHead, readWhole } from '../streams.js';
+import { counting, peekHead, readWhole } from '../streams.js';
 
 export { MAX_MANIFEST_JSON_BYTES };
 /** Symlinks followed from one name before we call it a loop. */
@@ -32,7 +32,18 @@ export interface ImportOptions {
   compressionLevel?: number;
   /** The archive's name in messages (default: the path, or "archive" for a stream). */
   where?: string;
+  onEvent?: (event: ImportEvent) => void;
 }
+
+/** What an import reports as it goes: each layer staged, bytes read of it, tags moved. */
+export type ImportEvent =
+  | { type: 'layer-start'; name: string; size: number }
+  | { type: 'layer-progress'; name: string; bytes: number }
+  | { type: 'layer-done'; name: string; layer: LayerDescriptor }
+  /** A tag left another image of the layout for an imported one; that image's blobs stay until a gc. */
+  | { type: 'tag-moved'; tag: string; from: Digest };
+
+type Emit = (event: ImportEvent) => void;
 
 export interface ImportedImage {
   manifest: Descriptor;
@@ -88,14 +99,20 @@ export async function importDockerArchive(input: string | Readable, layout: stri
   }
   const store = await target.store.stage();
   try {
-    const images = await stageDockerArchive(source, store, { where, compressor });
+    const emit = opts.onEvent ?? (() => undefined);
+    const images = await stageDockerArchive(source, store, { where, compressor, onEvent: emit });
     const keep = new Set<Digest>(images.flatMap((i) => [i.manifest.digest, i.config.digest, ...i.layers.map((l) => l.digest)]));
+    let moved: TagMove[] = [];
     await target.updateIndex((index) => {
+      const ours = new Set<Digest>(images.map((i) => i.manifest.digest));
+      moved = [];
       for (const image of images) {
+        moved.push(...tagMoves(index.manifests, image.manifest.digest, image.tags).filter((m) => !ours.has(m.from)));
         index.manifests = placeImage(index.manifests, { mediaType: image.manifest.mediaType, digest: image.manifest.digest, size: image.manifest.size, platform: image.platform }, image.tags);
       }
       return index;
     }, { publish: { store, keep } });
+    for (const m of moved) emit({ type: 'tag-moved', tag: m.tag, from: m.from });
     return { layout: target.root, images };
   } catch (err) {
     source.destroy();
@@ -110,11 +127,11 @@ export async function importDockerArchive(input: string | Readable, layout: stri
  * nothing recorded): layers compressed by `compressor` with their diff_ids verified, configs byte
  * for byte, a new OCI manifest each. The FROM docker-archive: transport builds on this directly.
  */
-export async function stageDockerArchive(input: Readable, store: BlobStore, opts: { where: string; compressor: Compressor }): Promise<ImportedImage[]> {
+export async function stageDockerArchive(input: Readable, store: BlobStore, opts: { where: string; compressor: Compressor; onEvent?: Emit }): Promise<ImportedImage[]> {
   const scratch = tempPath(store.staging ?? store.root);
   try {
     await fs.mkdir(scratch);
-    const contents = await readArchive(input, opts.where, store, scratch, opts.compressor);
+    const contents = await readArchive(input, opts.where, store, scratch, opts.compressor, opts.onEvent ?? (() => undefined));
     return await assemble(contents, opts.where, store, opts.compressor);
   } finally {
     await fs.rm(scratch, { recursive: true, force: true });
@@ -137,7 +154,7 @@ export async function openArchive(file: string): Promise<Readable> {
 // ---------------------------------------------------------------------------------------------
 // The streamed pass
 
-async function readArchive(input: Readable, where: string, store: BlobStore, scratch: string, compressor: Compressor): Promise<ArchiveContents> {
+async function readArchive(input: Readable, where: string, store: BlobStore, scratch: string, compressor: Compressor, emit: Emit): Promise<ArchiveContents> {
   const contents: ArchiveContents = { files: new Map(), links: new Map(), directories: new Set() };
   let count = 0;
   for await (const entry of readTar(input, where)) {
@@ -166,7 +183,7 @@ async function readArchive(input: Readable, where: string, store: BlobStore, scr
         break;
       }
       case 'file':
-        await readFile(entry, key, contents, where, store, scratch, compressor, refuse);
+        await readFile(entry, key, contents, where, store, scratch, compressor, refuse, emit);
         break;
       default:
         refuse(`a ${entry.type} entry has no place in a docker-save archive`);
@@ -200,6 +217,7 @@ async function readFile(
   scratch: string,
   compressor: Compressor,
   refuse: (why: string) => never,
+  emit: Emit,
 ): Promise<void> {
   if (contents.links.has(key) || contents.directories.has(key)) refuse('appears twice with different content');
   const data = entry.open ? entry.open() : Readable.from([]);
@@ -216,7 +234,7 @@ async function readFile(
   const isDocument = detectCompression(head) === 'none' && (text.startsWith('{') || text.startsWith('['));
   const file = isDocument
     ? await spoolDocument(stream, entry.name, scratch, contents.files.size)
-    : await stageLayer(stream, head, entry.name, where, store, compressor);
+    : await stageLayer(stream, head, entry.name, where, store, compressor, { emit, size: entry.size });
   const before = contents.files.get(key);
   if (before && before.raw !== file.raw) refuse('appears twice with different content');
   contents.files.set(key, file);
@@ -230,7 +248,17 @@ async function spoolDocument(data: Readable, name: string, scratch: string, n: n
 }
 
 /** The one pass of a layer: raw digest → decompress → diff_id → compress → staging store. */
-async function stageLayer(data: Readable, head: Buffer, name: string, where: string, store: BlobStore, compressor: Compressor): Promise<ArchiveFile> {
+async function stageLayer(
+  data: Readable,
+  head: Buffer,
+  name: string,
+  where: string,
+  store: BlobStore,
+  compressor: Compressor,
+  progress?: { emit: Emit; size: number },
+): Promise<ArchiveFile> {
+  progress?.emit({ type: 'layer-start', name, size: progress.size });
+  const counted = progress ? [counting((bytes) => progress.emit({ type: 'layer-progress', name, bytes }))] : [];
   const raw = new Hasher();
   const what = `${where}: entry ${JSON.stringify(name)}`;
   const diff = new Hasher();
@@ -238,8 +266,9 @@ async function stageLayer(data: Readable, head: Buffer, name: string, where: str
     // The layer's entries are checked by the rules `--layer` applies: an import must not bring in
     // what a build would refuse (absolute names, "..", links out of the root).
     const check = new LayerCheckStream(what);
-    const desc = await store.put([data, raw, decompressor(detectCompression(head), what), diff, check, ...compressor.create()], { mediaType: compressor.mediaType });
-    const layer = { ...desc, diffId: diff.result().digest, uncompressedSize: diff.result().size };
+    const desc = await store.put([data, ...counted, raw, decompressor(detectCompression(head), what), diff, check, ...compressor.create()], { mediaType: compressor.mediaType });
+    const layer: LayerDescriptor = { ...desc, diffId: diff.result().digest, uncompressedSize: diff.result().size };
+    progress?.emit({ type: 'layer-done', name, layer });
     return { kind: 'layer', raw: raw.result().digest, layer, name, ...(check.problem ? { problem: check.problem } : {}) };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException | undefined)?.code;

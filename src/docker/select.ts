@@ -50,7 +50,7 @@ export async function selectImages(layout: Layout, opts: SelectOptions): Promise
   const index = await layout.readIndex();
   const warn = opts.warn ?? (() => undefined);
   const named = index.manifests.filter((d) => refNameOf(d) !== undefined);
-  const wanted = opts.tags && opts.tags.length > 0 ? byTags(named, opts.tags, layout.root) : byRefNames(named, opts.name, warn);
+  const wanted = opts.tags && opts.tags.length > 0 ? byTags(named, opts.tags, layout.root, index.manifests) : byRefNames(named, opts.name, warn);
   const none = () => new UserError(`${layout.root}: no image with a ref name in index.json to export (name one with --tag)`, 'ENOTFOUND');
   if (wanted.length === 0) throw none();
   const images = new Map<Digest, SelectedImage>();
@@ -120,10 +120,14 @@ function byRefNames(named: Descriptor[], repo: string | undefined, warn: (m: str
 }
 
 /** The images --tag names: a ref name equal as a docker name, else one that is the bare tag. */
-function byTags(named: Descriptor[], tags: readonly string[], root: string): Wanted[] {
+function byTags(named: Descriptor[], tags: readonly string[], root: string, all: readonly Descriptor[]): Wanted[] {
   const groups = groupByRef(named);
   const out: Wanted[] = [];
   for (const tag of tags) {
+    if (tag.startsWith('@')) {
+      out.push({ label: tag, entries: [byDigest(tag, all, root)] });
+      continue;
+    }
     const want = parseDockerRef(tag, '--tag');
     if (want.digest !== undefined) throw usageError(`--tag ${tag}: names a digest, not a tag`);
     const name = withDefaultTag(want);
@@ -142,6 +146,19 @@ function byTags(named: Descriptor[], tags: readonly string[], root: string): Wan
     out.push({ label: tag, entries, name });
   }
   return out;
+}
+
+/**
+ * `--tag @sha256:HEX` or `@HEX`, where HEX is a manifest digest of index.json or a prefix that only
+ * one has: how an untagged image is exported (it goes into the archive untagged, loaded by its ID).
+ */
+function byDigest(tag: string, all: readonly Descriptor[], root: string): Descriptor {
+  const hex = tag.slice(1).replace(/^sha256:/, '');
+  if (!/^[a-f0-9]{1,64}$/.test(hex)) throw usageError(`--tag ${tag}: expected @sha256: and a manifest digest, or the first hex digits of one`);
+  const digests = [...new Set(all.filter((d) => d.digest.slice('sha256:'.length).startsWith(hex)).map((d) => d.digest))];
+  if (digests.length === 0) throw new UserError(`--tag ${tag}: no image in ${root} has a manifest digest starting sha256:${hex}`, 'ENOTFOUND');
+  if (digests.length > 1) throw usageError(`--tag ${tag}: ${digests.length} images of ${root} have digests starting so (${digests.join(', ')}); give more digits`);
+  return all.find((d) => d.digest === digests[0])!;
 }
 
 function groupByRef(named: Descriptor[]): Map<string, Descriptor[]> {

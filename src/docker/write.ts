@@ -4,7 +4,7 @@ import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestHex, type Digest } from '../digest.js';
 import { MediaType, type Descriptor, type Platform } from '../descriptor.js';
@@ -16,6 +16,7 @@ import { familiarName, fullName, repositoryName } from '../ref.js';
 import { assertValid } from '../schema.js';
 import { removeStaleTemps, syncDir, tempPath, type BlobStore } from '../store.js';
 import { onInterrupt } from '../cleanup.js';
+import { counting } from '../streams.js';
 import { tarStream } from '../tar.js';
 import { legacyLayers } from './legacy.js';
 import { measureLayer, openUncompressed, type MeasuredLayer } from './layers.js';
@@ -42,7 +43,12 @@ export interface DockerArchiveOptions {
 
 export type DockerArchiveEvent =
   | { type: 'warning'; message: string }
-  | { type: 'layer-verified'; diffId: Digest; size: number };
+  | { type: 'layer-verified'; layer: string; diffId: Digest; size: number }
+  /** Measuring a layer before writing: `bytes` of its blob's `total` read so far. */
+  | { type: 'layer-measure'; layer: string; bytes: number; total: number }
+  /** The archive being written: bytes out so far. */
+  | { type: 'archive-progress'; bytes: number }
+  | { type: 'archive-done'; bytes: number };
 
 export interface DockerArchiveImage {
   /** The image ID docker reports: the config digest. */
@@ -92,7 +98,9 @@ export async function writeDockerArchive(
   try {
     const measured = await measureAll(opened.store, images, opts.concurrency ?? 2, emit, spool);
     const entries = format === 'v1' ? legacyEntries(opened.store, images, measured) : ociEntries(opened.store, images);
-    await writeTar(tarStream(entries), output);
+    let written = 0;
+    await writeTar(tarStream(entries), output, counting((bytes) => emit({ type: 'archive-progress', bytes: (written = bytes) })));
+    emit({ type: 'archive-done', bytes: written });
   } finally {
     if (spool !== undefined) await fs.rm(spool, { recursive: true, force: true });
     forgetSpool?.();
@@ -122,9 +130,10 @@ async function measureAll(
   const worker = async () => {
     for (let job = queue.shift(); job; job = queue.shift()) {
       const file = spool === undefined ? undefined : path.join(spool, `${digestHex(job.blob.digest)}.tar`);
-      const layer = await measureLayer(store, job.blob, job.diffId, job.where, file);
+      emit({ type: 'layer-measure', layer: job.where, bytes: 0, total: job.blob.size });
+      const layer = await measureLayer(store, job.blob, job.diffId, job.where, file, (bytes) => emit({ type: 'layer-measure', layer: job.where, bytes, total: job.blob.size }));
       out.set(job.blob.digest, layer);
-      emit({ type: 'layer-verified', diffId: layer.diffId, size: layer.size });
+      emit({ type: 'layer-verified', layer: job.where, diffId: layer.diffId, size: layer.size });
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, queue.length)) }, worker));
@@ -261,9 +270,9 @@ function* closingDocuments(manifest: ManifestItem[], repositories: Record<string
 }
 
 /** The tar into a file (temporary name, fsync, rename) or into a stream. */
-async function writeTar(tar: Readable, output: string | NodeJS.WritableStream): Promise<void> {
+async function writeTar(tar: Readable, output: string | NodeJS.WritableStream, counter: Transform): Promise<void> {
   if (typeof output !== 'string') {
-    await pipeline(tar, output);
+    await pipeline(tar, counter, output);
     return;
   }
   const dir = path.dirname(path.resolve(output));
@@ -272,7 +281,7 @@ async function writeTar(tar: Readable, output: string | NodeJS.WritableStream): 
   const tmp = tempPath(dir);
   const forget = onInterrupt(() => fs.rm(tmp, { force: true }));
   try {
-    await pipeline(tar, createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }));
+    await pipeline(tar, counter, createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }));
     await fs.rename(tmp, output);
     await syncDir(dir);
   } catch (err) {

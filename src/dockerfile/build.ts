@@ -3,7 +3,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { buildImage, type BaseImage, type BuildResult, type ImageBelow, type ImageOutputOptions, type LayerSource, type Owner } from '../build.js';
+import { buildImage, checkTags, type BaseImage, type BuildResult, type ImageBelow, type ImageOutputOptions, type LayerSource, type Owner } from '../build.js';
 import type { LayerDescriptor, Platform } from '../descriptor.js';
 import { ancestors, cleanPath, normalise, parentOf, sourceDateEpoch, type Entry, type Normalisation } from '../entries.js';
 import { UserError, fileError } from '../errors.js';
@@ -65,6 +65,7 @@ export async function findDockerfile(context: string): Promise<string | undefine
 
 /** Build a Dockerfile into a layout, with the same buildImage the layer flags use. */
 export async function buildDockerfile(opts: DockerfileBuildOptions): Promise<BuildResult> {
+  checkTags(opts.tags ?? []);
   const contextDir = opts.context ?? '.';
   const context = await BuildContext.open(contextDir);
   const file = opts.dockerfile ?? (await findDockerfile(contextDir));
@@ -795,6 +796,11 @@ async function* extracted(entries: AsyncIterable<Entry>, dest: string, lower: Lo
   for await (const e of entries) {
     if (e.path === '') continue;
     const p = join(dest, e.path);
+    if (seen.has(p)) {
+      // A directory listed after its contents was made for them already; once in a layer.
+      if (e.type === 'directory') continue;
+      throw new UserError(`${JSON.stringify(e.path)}: a ${e.type} where the archive's earlier entries made a directory`, 'EINPUT');
+    }
     for (const a of ancestors(p)) {
       if (seen.has(a) || a.length < dest.length) continue;
       seen.add(a);

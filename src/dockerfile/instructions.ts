@@ -110,10 +110,16 @@ const KNOWN = new Set([
 
 const FLAGS: Record<string, readonly string[]> = {
   from: ['platform'],
-  copy: ['from', 'chown', 'chmod'],
-  add: ['chown', 'chmod'],
+  copy: ['from', 'chown', 'chmod', 'link'],
+  add: ['chown', 'chmod', 'link'],
   healthcheck: ['interval', 'timeout', 'start-period', 'start-interval', 'retries'],
 };
+
+/**
+ * Flags that may stand alone (`--link`) or take true/false. BuildKit's --link only changes how it
+ * caches and rebases the layer; a layer oci-pack writes is the same either way, so it is accepted.
+ */
+const BOOLEAN_FLAGS: readonly string[] = ['link'];
 
 /** Docker's minimum for HEALTHCHECK durations (container.MinimumDuration). */
 const MIN_HEALTH_DURATION_NS = 1e6;
@@ -295,6 +301,13 @@ function parseFlags(l: Line, fail: (why: string) => UserError): Record<string, s
     if (!allowed.includes(key)) {
       const takes = allowed.length === 0 ? 'takes no flags' : `takes ${allowed.map((f) => `--${f}`).join(', ')}`;
       throw fail(`${name}: unknown flag --${key} (${name} ${takes})`);
+    }
+    if (BOOLEAN_FLAGS.includes(key)) {
+      const value = eq < 0 ? 'true' : flag.slice(eq + 1);
+      if (value !== 'true' && value !== 'false') throw fail(`${name} --${key}=${value}: expected true or false`);
+      if (key in out) throw fail(`${name}: duplicate flag --${key}`);
+      out[key] = value;
+      continue;
     }
     if (eq < 0) throw fail(`${name}: missing a value on flag --${key} (write --${key}=VALUE)`);
     if (key in out) throw fail(`${name}: duplicate flag --${key}`);

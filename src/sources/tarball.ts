@@ -39,7 +39,7 @@ export async function* tarballEntries(path: string, opts: TarballOptions = {}): 
     pipeline(sniffed.stream, bytes).catch(() => {
       // A read error destroys `bytes` with it, and readTar reports it.
     });
-    const checker = new LayerChecker(where);
+    const checker = new LayerChecker(where, { refuseDuplicates: true });
     for await (const tarEntry of readTar(bytes, where)) yield checked(tarEntry, checker);
   } finally {
     file.destroy();

@@ -131,7 +131,7 @@ test('the executable prints the digest and exits 0; --json prints the summary', 
   assert.equal(summary.digest, r.stdout.trim());
   assert.deepEqual(summary.tags, ['hello:latest']);
   assert.equal(summary.config.digest, img.manifest.config.digest);
-  assert.deepEqual(summary.layers, [{ digest: img.manifest.layers[0]!.digest, diffId: img.config.rootfs.diff_ids[0], size: img.manifest.layers[0]!.size, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }]);
+  assert.deepEqual(summary.layers, [{ digest: img.manifest.layers[0]!.digest, diff_id: img.config.rootfs.diff_ids[0], size: img.manifest.layers[0]!.size, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' }]);
 });
 
 test('config flags all land in the config; annotations on the manifest; platform as asked', async (t) => {
@@ -227,13 +227,13 @@ test('a single-word tag is kept, with a warning that says what to write; --quiet
 test('--compression none writes plain tar layers; levels change the bytes, not the diff_id', async (t) => {
   const base = await tempDir(t);
   const out = path.join(base, 'out');
-  const none = JSON.parse((await cli('layout', out, '--add', `${ROOT_FILE}:/f`, '--compression', 'none', '--json')).stdout) as { layers: Array<{ digest: string; diffId: string; mediaType: string }> };
+  const none = JSON.parse((await cli('layout', out, '--add', `${ROOT_FILE}:/f`, '--compression', 'none', '--json')).stdout) as { layers: Array<{ digest: string; diff_id: string; mediaType: string }> };
   assert.equal(none.layers[0]?.mediaType, 'application/vnd.oci.image.layer.v1.tar');
-  assert.equal(none.layers[0]?.digest, none.layers[0]?.diffId);
+  assert.equal(none.layers[0]?.digest, none.layers[0]?.diff_id);
   const fast = JSON.parse((await cli('layout', out, '--add', `${ROOT_FILE}:/f`, '--compression-level', '1', '--json')).stdout) as typeof none;
   const best = JSON.parse((await cli('layout', out, '--add', `${ROOT_FILE}:/f`, '--compression-level', '9', '--json')).stdout) as typeof none;
-  assert.equal(fast.layers[0]?.diffId, none.layers[0]?.diffId);
-  assert.equal(best.layers[0]?.diffId, none.layers[0]?.diffId);
+  assert.equal(fast.layers[0]?.diff_id, none.layers[0]?.diff_id);
+  assert.equal(best.layers[0]?.diff_id, none.layers[0]?.diff_id);
   assert.notEqual(fast.layers[0]?.digest, best.layers[0]?.digest);
   const gz = await fs.readFile(blobFile(out, best.layers[0]!.digest));
   assert.deepEqual([...gz.subarray(0, 10)], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 0xff], 'no name, mtime 0, OS byte 255');
@@ -257,9 +257,13 @@ test('progress goes to stderr only on a terminal, and --quiet silences it', asyn
     return stderr;
   };
   const shown = await runWith(true);
-  assert.match(shown, /^\[1\/2\] oci-pack layout --add hello:\/hello$/m);
-  assert.match(shown, /^\[2\/2\] oci-pack layout --add hello\.S:\/src\.S$/m);
-  assert.match(shown, /^\[1\] sha256:[a-f0-9]{12} \d+ B$/m);
+  assert.match(shown, /\x1b\[\d+A\x1b\[J/, 'redrawn in place');
+  // What stays on the screen once the redraws are done: a line per layer, done.
+  const screen = shown.split(/\r\x1b\[\d+A\x1b\[J/).at(-1)!;
+  const lines = shown.replace(/\r\x1b\[\d+A\x1b\[J/g, '');
+  assert.match(lines, /^\[1\/2\] oci-pack layout --add hello:\/hello  sha256:[a-f0-9]{12} \d+ B$/m);
+  assert.match(lines, /^\[2\/2\] oci-pack layout --add hello\.S:\/src\.S  sha256:[a-f0-9]{12} \d+ B$/m);
+  assert.doesNotMatch(screen, /\x1b/, 'nothing left to redraw at the end');
   assert.equal(await runWith(false), '');
   assert.equal(await runWith(true, '--quiet'), '');
 });

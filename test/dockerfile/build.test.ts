@@ -449,3 +449,11 @@ test('ENV A=$A$A repeated, or a value copied many times, stops at a line-numbere
   await rejects(build(t, copies), /^Dockerfile:\d+: variable expansion has produced more than 16777216 characters in this Dockerfile$/);
   await rejects(build(t, `FROM scratch\nLABEL a=${'${X:-'.repeat(100)}v${'}'.repeat(100)}\n`), /^Dockerfile:2: LABEL a: \$\{\.\.\.\} nested more than 64 deep in "/);
 });
+
+test('COPY --link and ADD --link (BuildKit\'s cache hint) are accepted and write the layer they write without it', async (t) => {
+  const files = { f: 'F', 'd/x': 'X' };
+  const linked = await build(t, 'FROM scratch\nCOPY --link f /f\nCOPY --link=true d /d\nADD --link=false f /g\n', files);
+  const plain = await build(t, 'FROM scratch\nCOPY f /f\nCOPY d /d\nADD f /g\n', files);
+  assert.deepEqual(linked.image.config['rootfs'], plain.image.config['rootfs']);
+  assert.equal(linked.image.layers.length, 3);
+});

@@ -60,6 +60,8 @@ export async function layerEntries(file: string): Promise<Map<string, Seen>> {
     const name = e.name.replace(/^(\.\/)+/, '').replace(/\/+$/, '').replace(/^\.$/, '');
     const seen: Seen = { type: e.type, mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, linkname: e.linkname };
     if (e.sha256 !== undefined) seen.sha256 = e.sha256;
+    // docker's ApplyLayer refuses a layer that lists a path twice; a map would hide the second.
+    if (out.has(name)) throw new Error(`${file}: ${JSON.stringify(name)} comes twice in the layer`);
     out.set(name, seen);
   }
   return out;

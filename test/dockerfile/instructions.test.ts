@@ -83,12 +83,14 @@ test('structure errors name the line', () => {
 });
 
 test('flag errors name the flag and what the instruction takes', () => {
-  fails('FROM scratch\nCOPY --frm=x a b\n', 'Dockerfile:2: COPY: unknown flag --frm (COPY takes --from, --chown, --chmod)');
-  fails('FROM scratch\nADD --from=x a b\n', 'Dockerfile:2: ADD: unknown flag --from (ADD takes --chown, --chmod)');
+  fails('FROM scratch\nCOPY --frm=x a b\n', 'Dockerfile:2: COPY: unknown flag --frm (COPY takes --from, --chown, --chmod, --link)');
+  fails('FROM scratch\nADD --from=x a b\n', 'Dockerfile:2: ADD: unknown flag --from (ADD takes --chown, --chmod, --link)');
   fails('FROM scratch\nCOPY --chown a b\n', 'Dockerfile:2: COPY: missing a value on flag --chown (write --chown=VALUE)');
   fails('FROM scratch\nCOPY --from=a --from=b a b\n', 'Dockerfile:2: COPY: duplicate flag --from');
   fails('FROM scratch\nENV --x=1 A=1\n', 'Dockerfile:2: ENV: unknown flag --x (ENV takes no flags)');
   fails('FROM scratch\nCOPY --chmod=9 a b\n', 'Dockerfile:2: COPY --chmod=9: expected an octal mode such as 755 or 0644');
+  fails('FROM scratch\nCOPY --link=maybe a b\n', 'Dockerfile:2: COPY --link=maybe: expected true or false');
+  fails('FROM scratch\nADD --link --link a b\n', 'Dockerfile:2: ADD: duplicate flag --link');
 });
 
 test('argument errors name the line and the rule', () => {

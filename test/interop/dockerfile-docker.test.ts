@@ -7,7 +7,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { buildDockerfile } from '../../src/dockerfile/build.js';
-import { dockerRunning, execFileP, readJson, requireTool, run, tempDir } from '../helpers.js';
+import { writeDockerArchive } from '../../src/docker/write.js';
+import { HELLO_LINE, dockerRunning, execFileP, readJson, requireTool, run, tempDir } from '../helpers.js';
 import { AMD64, buildBase, layerEntries, layoutImage, makeContext, type ImageSeen, type Seen } from '../dockerfile/fixtures.js';
 
 /** The runtime settings compared one by one. */
@@ -184,4 +185,22 @@ test('differential: ONBUILD triggers of a base run in the image built FROM it', 
   assert.equal(ours.config.config?.['OnBuild'], undefined, 'triggers run once and are not inherited');
   assert.ok((ours.config.config?.['Env'] as string[]).includes('X=1'));
   await fs.rm(ctx, { recursive: true, force: true });
+});
+
+test('differential: COPY of several sources into one directory: the layer lists it once, and docker loads ours', { timeout: 300_000 }, async (t) => {
+  const r = await setUp(t);
+  if (!r) return;
+  const tag = `${r.prefix}-copymulti:1`;
+  const { docker, ours } = await buildBoth(t, r, { name: 'copy-multi' }, tag);
+  // layerEntries refuses a path listed twice, so this also checks each layer lists a path once.
+  await assertSameImage('copy-multi', docker, ours, 0);
+  const dir = await tempDir(t);
+  for (const format of ['v1', 'oci'] as const) {
+    // docker's copy goes first, so what runs below can only be ours.
+    await run('docker', ['rmi', '-f', tag]);
+    const archive = path.join(dir, `${format}.tar`);
+    await writeDockerArchive(r.layout, archive, { tags: [tag], format });
+    await run('docker', ['load', '-q', '-i', archive]);
+    assert.equal((await run('docker', ['run', '--rm', '--network', 'none', tag])).trim(), HELLO_LINE, `${format}: docker loads and runs ours`);
+  }
 });

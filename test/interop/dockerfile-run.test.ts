@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { buildImage } from '../../src/build.js';
-import { HELLO, HELLO_LINE, PODMAN_RUN, ROOT, busyboxRootfs, cli, dockerRunning, requireTool, run, tempDir } from '../helpers.js';
+import { HELLO, HELLO_LINE, podmanRun, ROOT, busyboxRootfs, cli, dockerRunning, requireTool, run, tempDir } from '../helpers.js';
 import { makeContext } from '../dockerfile/fixtures.js';
 
 /** Load an image of a layout into docker under a unique name, run it, and remove it. */
@@ -24,13 +24,13 @@ async function runInDocker(t: TestContext, layout: string, ref: string): Promise
  * Copy an image of a layout into podman's storage under a unique name (podman 4.3's own pull
  * of oci:DIR names the image after DIR, which a temp dir's capitals make invalid), run it, remove it.
  */
-async function runInPodman(t: TestContext, layout: string, ref: string): Promise<string> {
+async function runInPodman(t: TestContext, layout: string, ref: string): Promise<string | undefined> {
   const name = `localhost/oci-pack-run-${randomBytes(4).toString('hex')}:1`;
   t.after(() => {
     spawnSync('podman', ['rmi', '-f', name], { stdio: 'ignore' });
   });
   await run('skopeo', ['copy', '-q', `oci:${layout}:${ref}`, `containers-storage:${name}`]);
-  return run('podman', [...PODMAN_RUN, name]);
+  return podmanRun(t, name);
 }
 
 /** A context with the tutorial's Dockerfile and its static binary. */
@@ -49,7 +49,8 @@ test('the seed tutorial (FROM scratch, ADD hello /, CMD ["/hello"]) runs in dock
   const r = await cli('layout', layout, '--context', ctx, '--tag', 'hello:latest', '-q');
   assert.equal(r.status, 0, r.stderr);
   assert.equal(await runInDocker(t, layout, 'hello:latest'), `${HELLO_LINE}\n`);
-  assert.equal(await runInPodman(t, layout, 'hello:latest'), `${HELLO_LINE}\n`);
+  const inPodman = await runInPodman(t, layout, 'hello:latest');
+  if (inPodman !== undefined) assert.equal(inPodman, `${HELLO_LINE}\n`);
 });
 
 test('the seed tutorial on a busybox base runs in docker and podman, with the base shell beneath it', { timeout: 180_000 }, async (t) => {
@@ -62,7 +63,8 @@ test('the seed tutorial on a busybox base runs in docker and podman, with the ba
   const r = await cli('layout', layout, '--context', ctx, '--tag', 'hello:busybox', '-q');
   assert.equal(r.status, 0, r.stderr);
   assert.equal(await runInDocker(t, layout, 'hello:busybox'), `${HELLO_LINE}\n`);
-  assert.equal(await runInPodman(t, layout, 'hello:busybox'), `${HELLO_LINE}\n`);
+  const inPodman = await runInPodman(t, layout, 'hello:busybox');
+  if (inPodman !== undefined) assert.equal(inPodman, `${HELLO_LINE}\n`);
   const name = `oci-pack-run-${randomBytes(4).toString('hex')}:1`;
   t.after(() => {
     spawnSync('docker', ['rmi', '-f', name], { stdio: 'ignore' });

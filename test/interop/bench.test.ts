@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { median, parseTimeOutput, haveGnuTime } from '../bench/measure.js';
-import { judge } from '../bench/targets.js';
-import type { TaskResult } from '../bench/runner.js';
-import { makeTasks } from '../bench/tasks.js';
-import { haveCommand, ROOT, tempDir } from './helpers.js';
+import { median, parseTimeOutput, haveGnuTime } from '../../bench/measure.js';
+import { judge } from '../../bench/targets.js';
+import type { TaskResult } from '../../bench/runner.js';
+import { makeTasks } from '../../bench/tasks.js';
+import { haveCommand, ROOT, tempDir } from '../helpers.js';
 
 /** A literal string (a markdown cell, with its escaped pipes) as a regular expression. */
 const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

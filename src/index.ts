@@ -55,7 +55,8 @@ export type { InspectOptions, InspectReport, InspectedFile, InspectedImage, Insp
 export { gc, reachableBlobs } from './gc.js';
 export type { GcOptions, GcResult } from './gc.js';
 export { tagImage, untagImage } from './tags.js';
-export { jsonShapeProblem, MAX_JSON_DEPTH } from './jsoncheck.js';
+export { jsonShapeProblem } from './jsoncheck.js';
+export { MAX_JSON_DEPTH } from './limits.js';
 export { assembleIndex } from './image-index.js';
 export type { AssembleIndexOptions, AssembleIndexResult } from './image-index.js';
 export { buildDockerfilePlatforms } from './dockerfile/platforms.js';

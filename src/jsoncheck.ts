@@ -1,9 +1,7 @@
 // A linear scan of untrusted JSON text for what JSON.parse accepts silently or dies on: duplicate
 // keys (the last one wins, so two readers may see two documents) and nesting deep enough to overflow.
 import { UserError } from './errors.js';
-
-/** Nesting deeper than this is refused before JSON.parse (which recurses) ever sees the text. */
-export const MAX_JSON_DEPTH = 64;
+import { MAX_JSON_DEPTH } from './limits.js';
 
 /**
  * The first reason `text` should not be trusted as JSON, or undefined: a duplicate key in one object

@@ -175,7 +175,7 @@ export async function buildCorpus(root: string): Promise<CorpusCase[]> {
     await l.index([], `{"schemaVersion":2,"manifests":[${JSON.stringify(manifest)}],"manifests":[]}`);
   }, /^index\.json: \/manifests: the key appears twice in one object$/, false); // the oracle's parser keeps the last one
   await layout('index-not-json', async (l) => l.index([], '{"schemaVersion":2,'), /^index\.json: not valid JSON/);
-  await layout('json-nested-deep', async (l) => l.index([], `${'['.repeat(100_000)}${']'.repeat(100_000)}`), /^index\.json: .*nested more than 64 levels deep$/);
+  await layout('json-nested-deep', async (l) => l.index([], `${'['.repeat(100_000)}${']'.repeat(100_000)}`), /^index\.json: .*nested more than 256 levels deep$/);
   await layout('manifest-points-at-itself', async (l) => {
     // An index blob listing its own digest can only exist under a name it does not hash to.
     const { manifest } = await l.image();

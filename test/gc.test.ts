@@ -141,7 +141,7 @@ test('gc and inspect on a manifest nested 100,000 levels deep: one line, exit 1,
   for (const args of [['gc', l.dir], ['inspect', l.dir]]) {
     const r = await cli(...args);
     assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, /nested more than 64 levels deep/);
+    assert.match(r.stderr, /nested more than 256 levels deep/);
     assert.equal(r.stderr.trim().split('\n').length, 1);
   }
   assert.deepEqual(await snapshot(l.dir), before);

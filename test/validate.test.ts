@@ -49,7 +49,7 @@ test('validate: JSON shape checks find duplicate keys at any depth and bound nes
   assert.equal(jsonShapeProblem('{"a":{"b":1,"c":[{"d":1,"d":2}]}}'), '/a/c/0/d: the key appears twice in one object');
   assert.equal(jsonShapeProblem('{"a":"{\\"x\\":1,\\"x\\":2}"}'), undefined);
   assert.equal(jsonShapeProblem('{"a\\u0062":1,"ab":2}'), '/ab: the key appears twice in one object');
-  assert.match(jsonShapeProblem('['.repeat(65))!, /nested more than 64 levels deep/);
+  assert.match(jsonShapeProblem('['.repeat(257))!, /nested more than 256 levels deep/);
   assert.equal(jsonShapeProblem('['.repeat(64) + ']'.repeat(64)), undefined);
 });
 

@@ -72,17 +72,8 @@ function runFor(kind: Killed, bench: Bench, killAfterMs: number | undefined): Pr
   });
 }
 
-/** A small seeded generator (mulberry32), so that a failing round can be replayed. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded generator (the benchmark's mulberry32), so that a failing round can be replayed. */
+export { prng as seeded } from '../bench/prng.js';
 
 /**
  * `rounds` kills at random moments within `span` ms; after each the layout passes validate and

@@ -259,3 +259,15 @@ export async function sparseFile(file: string, size: number, at: number): Promis
     await fd.close();
   }
 }
+
+/** After twenty writers tagged w:0..w:19 into `out`: every tag there, the layout valid, nothing left behind. */
+export async function assertTwentyTagged(out: string): Promise<void> {
+  const { Layout, refNameOf } = await import('../src/layout.js');
+  const { validate } = await import('../src/validate.js');
+  const index = await (await Layout.open(out)).readIndex();
+  const tags = index.manifests.map(refNameOf).filter((x) => x?.startsWith('w:')).sort();
+  assert.deepEqual(tags, Array.from({ length: 20 }, (_, i) => `w:${i}`).sort());
+  assert.deepEqual((await validate(out)).problems, []);
+  const leftovers = (await fs.readdir(out)).filter((n) => n.startsWith('.oci-pack-') || n.endsWith('.lock'));
+  assert.deepEqual(leftovers, []);
+}

@@ -7,7 +7,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Layout, refNameOf } from '../../src/layout.js';
 import { validate } from '../../src/validate.js';
-import { BIN, cli, HELLO, tempDir } from '../helpers.js';
+import { assertTwentyTagged, BIN, cli, HELLO, tempDir } from '../helpers.js';
 
 interface Run { code: number; stderr: string }
 
@@ -24,12 +24,7 @@ async function twentyWriters(out: string): Promise<void> {
   const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => writer(out, ['--add', `${HELLO}:/hello`, '--env', `N=${i}`, '--tag', `w:${i}`])));
   const failed = runs.map((r, i) => (r.code === 0 ? '' : `writer ${i}: exit ${r.code}: ${r.stderr.trim()}`)).filter(Boolean);
   assert.deepEqual(failed, []);
-  const index = await (await Layout.open(out)).readIndex();
-  const tags = index.manifests.map(refNameOf).filter((x) => x?.startsWith('w:')).sort();
-  assert.deepEqual(tags, Array.from({ length: 20 }, (_, i) => `w:${i}`).sort());
-  assert.deepEqual((await validate(out)).problems, []);
-  const leftovers = (await fs.readdir(out)).filter((n) => n.startsWith('.oci-pack-') || n.endsWith('.lock'));
-  assert.deepEqual(leftovers, []);
+  await assertTwentyTagged(out);
 }
 
 test('twenty writers into one existing layout: all succeed, all tags kept', async (t) => {
@@ -38,7 +33,6 @@ test('twenty writers into one existing layout: all succeed, all tags kept', asyn
   await twentyWriters(out);
 });
 
-// Layout creation races with itself until the fix on branch `hostile` lands.
 test('twenty writers into a layout that does not exist yet: all succeed, all tags kept', async (t) => {
   await twentyWriters(path.join(await tempDir(t), 'new', 'out'));
 });

@@ -170,7 +170,9 @@ test('plain registry: skopeo, docker and podman read what oci-pack pushes; oci-p
     const all = await pullImage({ ref, layout: whole, all: true });
     assert.equal(all.digest, index.digest);
     assert.equal(all.blobs.fetched, 4, 'two configs and two layers');
-    if (existsSync(ORACLE)) await run(ORACLE, [whole]);
+    // --no-tools: umoci 0.4.7 unpack, one of the oracle's consumers, refuses a tag that names an index
+    // of several manifests ("tag is ambiguous"); skopeo above read the same index whole.
+    if (existsSync(ORACLE)) await run(ORACLE, [whole, '--no-tools']);
     const one = await tempDir(tt, 'oci-pack-reg-one-');
     const r2 = await cli('pull', ref, one, '--platform', 'linux/arm64', '--tag', 'arm-only', '--json');
     assert.equal(r2.status, 0, r2.stderr);

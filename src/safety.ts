@@ -39,7 +39,7 @@ export class LayerChecker {
    */
   constructor(
     private readonly where: string,
-    private readonly opts: { refuseDuplicates?: boolean } = {},
+    private readonly opts: { refuseDuplicates?: boolean; maxEntries?: number } = {},
   ) {}
 
   /** The entry's clean path and, for a hard link, its clean target; throws a UserError if unsafe. */
@@ -47,8 +47,9 @@ export class LayerChecker {
     const refuse = (why: string): never => {
       throw new UserError(`${this.where}: entry ${JSON.stringify(e.name)}: ${why}`);
     };
-    if (++this.count > MAX_LAYER_ENTRIES) {
-      throw new UserError(`${this.where}: more than ${MAX_LAYER_ENTRIES} entries in one layer`);
+    const max = this.opts.maxEntries ?? MAX_LAYER_ENTRIES;
+    if (++this.count > max) {
+      throw new UserError(`${this.where}: more than ${max} entries in one layer`);
     }
     if (e.path.startsWith('/')) refuse('absolute path');
     if (e.path.split('/').includes('..')) refuse('path has a ".." component');

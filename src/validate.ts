@@ -1,5 +1,6 @@
 // A complete check of an OCI layout, an oci-archive or a docker-save archive: documents against the
 // schemas, every blob's digest and size, diff_ids, layer tars' safety, media types and names.
+import { MAX_ARCHIVE_ENTRIES, MAX_INDEX_BYTES, MAX_MANIFEST_JSON_BYTES } from './limits.js';
 import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -51,9 +52,6 @@ export interface ValidateOptions {
 
 /** Indexes nested deeper than this are refused (the oracle's limit too). */
 export const MAX_INDEX_DEPTH = 8;
-const MAX_INDEX_JSON_BYTES = 16 * 1024 * 1024;
-const MAX_ARCHIVE_MANIFEST_BYTES = 1024 * 1024;
-const MAX_ARCHIVE_ENTRIES = 1_000_000;
 const MAX_LINK_HOPS = 16;
 const HEX_RE = /^[a-f0-9]{64}$/;
 /** Media types of JSON documents: never a layer's, and only the two config ones a config's. */
@@ -158,7 +156,7 @@ class Checker {
       if (version !== '1.0.0') this.problem('oci-layout', `imageLayoutVersion ${JSON.stringify(version)}, expected "1.0.0"`);
     }
     await this.scanBlobs();
-    const index = await this.readDocument(path.join(root, 'index.json'), 'index.json', MAX_INDEX_JSON_BYTES);
+    const index = await this.readDocument(path.join(root, 'index.json'), 'index.json', MAX_INDEX_BYTES);
     if (index === undefined) return;
     // Schema problems are listed, and the descriptors that can be read are still followed.
     this.checkSchema('image-index', index, 'index.json');
@@ -545,7 +543,7 @@ class Checker {
   /** manifest.json of a docker-save archive (unpacked at `root`) and everything it names. */
   async dockerArchive(root: string): Promise<void> {
     this.root = root;
-    const items = await this.readDocument(path.join(root, 'manifest.json'), 'manifest.json', MAX_ARCHIVE_MANIFEST_BYTES);
+    const items = await this.readDocument(path.join(root, 'manifest.json'), 'manifest.json', MAX_MANIFEST_JSON_BYTES);
     if (items === undefined) return;
     if (!this.checkSchema('docker-manifest', items, 'manifest.json')) return;
     const tags: string[] = [];
@@ -589,7 +587,7 @@ class Checker {
     }
     const reposFile = path.join(root, 'repositories');
     if (await isFile(reposFile)) {
-      const repos = await this.readDocument(reposFile, 'repositories', MAX_ARCHIVE_MANIFEST_BYTES);
+      const repos = await this.readDocument(reposFile, 'repositories', MAX_MANIFEST_JSON_BYTES);
       if (repos !== undefined && this.checkSchema('docker-repositories', repos, 'repositories')) {
         for (const [name, tagMap] of Object.entries(repos as Record<string, Record<string, string>>)) {
           for (const tag of Object.keys(tagMap)) {

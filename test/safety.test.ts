@@ -112,3 +112,10 @@ test('ADD of a tar holding a hard link to a symlink, then COPY --from of that st
     assert.ok(e?.type === 'symlink' || (e?.type === 'link' && e.linkname === 'y/s'), `${name}: ${JSON.stringify(e)}`);
   }
 });
+
+test('a layer of more entries than the bound is refused at the first one past it, naming the layer', () => {
+  const checker = new LayerChecker('--layer big.tar', { maxEntries: 3 });
+  for (const name of ['a', 'b', 'c']) checker.check({ name, path: name, type: 'file' });
+  assert.throws(() => checker.check({ name: 'd', path: 'd', type: 'file' }), (e: unknown) =>
+    e instanceof UserError && e.message === '--layer big.tar: more than 3 entries in one layer');
+});

@@ -448,6 +448,7 @@ class Session {
       }
       case 'workdir': {
         const requested = x(ins.value);
+        if (requested.includes('\0')) throw fail(`WORKDIR ${JSON.stringify(requested)}: a path cannot hold a NUL byte`);
         const workdir = requested.startsWith('/')
           ? path.posix.normalize(requested).replace(/(.)\/+$/, '$1')
           : path.posix.join('/', rt.WorkingDir ?? '', requested).replace(/(.)\/+$/, '$1');
@@ -525,6 +526,10 @@ class Session {
       if (s.kind === 'path' && /^(https?|git|ssh):\/\/|^git@/.test(s.path)) {
         throw fail(`${name} ${s.path}: downloading is not supported (oci-pack builds from local files only): fetch it first and COPY it`);
       }
+    }
+    // No file name can hold a NUL byte: a path with one could only fail later, deep in a system call.
+    for (const word of [written, ...sources.map((s) => (s.kind === 'path' ? s.path : s.name))]) {
+      if (word.includes('\0')) throw fail(`${name} ${JSON.stringify(word)}: a path cannot hold a NUL byte`);
     }
     const destSlash = written.endsWith('/');
     if (sources.length > 1 && !destSlash) throw fail(`When using ${name} with more than one source file, the destination must be a directory and end with a /`);

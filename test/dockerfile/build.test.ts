@@ -457,3 +457,9 @@ test('COPY --link and ADD --link (BuildKit\'s cache hint) are accepted and write
   assert.deepEqual(linked.image.config['rootfs'], plain.image.config['rootfs']);
   assert.equal(linked.image.layers.length, 3);
 });
+
+test('a NUL byte in a COPY or ADD path, or in WORKDIR, is a line-numbered error, not a crash', async (t) => {
+  await rejects(build(t, 'FROM scratch\nARG D="/a\0b"\nCOPY f $D\n', { f: 'F' }), /^Dockerfile:3: COPY "\/a\\u0000b": a path cannot hold a NUL byte$/);
+  await rejects(build(t, 'FROM scratch\nADD "f\0" /x\n', { f: 'F' }), /^Dockerfile:2: ADD "f\\u0000": a path cannot hold a NUL byte$/);
+  await rejects(build(t, 'FROM scratch\nWORKDIR /a\0b\n', { f: 'F' }), /^Dockerfile:2: WORKDIR "\/a\\u0000b": a path cannot hold a NUL byte$/);
+});

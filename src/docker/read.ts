@@ -130,7 +130,9 @@ export async function openArchive(file: string): Promise<Readable> {
     await handle.close();
     throw new UserError(`${file}: is a directory, not an archive`, 'EINPUT');
   }
-  return handle.createReadStream();
+  // 1 MiB reads: every chunk passes through hashers, the layer check and the compressor, and each
+  // stage costs per chunk; 64 KiB chunks made that overhead as large as the hashing.
+  return handle.createReadStream({ highWaterMark: 1024 * 1024 });
 }
 
 
@@ -238,8 +240,12 @@ async function stageLayer(data: Readable, head: Buffer, name: string, where: str
     // The layer's entries are checked by the rules `--layer` applies: an import must not bring in
     // what a build would refuse (absolute names, "..", links out of the root).
     const check = new LayerCheckStream(what);
-    const desc = await store.put([data, raw, decompressor(detectCompression(head), what), diff, check, ...compressor.create()], { mediaType: compressor.mediaType });
-    const layer = { ...desc, diffId: diff.result().digest, uncompressedSize: diff.result().size };
+    // A plain tar (docker save writes them) is its own diff: one hash serves as both digests.
+    const kind = detectCompression(head);
+    const stages = kind === 'none' ? [data, raw, check] : [data, raw, decompressor(kind, what), diff, check];
+    const desc = await store.put([...stages, ...compressor.create()], { mediaType: compressor.mediaType });
+    const uncompressed = (kind === 'none' ? raw : diff).result();
+    const layer = { ...desc, diffId: uncompressed.digest, uncompressedSize: uncompressed.size };
     return { kind: 'layer', raw: raw.result().digest, layer, name, ...(check.problem ? { problem: check.problem } : {}) };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException | undefined)?.code;

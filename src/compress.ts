@@ -111,7 +111,7 @@ export function compressionOfMediaType(mediaType: string): DetectedCompression |
 export function decompressor(kind: DetectedCompression, where: string): Transform {
   // 128 KiB out rather than zlib's 16 KiB: every chunk then passes hashers, checks and writes, and
   // their per-chunk cost was as large as inflating.
-  if (kind === 'gzip') return zlib.createGunzip({ chunkSize: 128 * 1024 });
+  if (kind === 'gzip') return zlib.createGunzip({ chunkSize: 256 * 1024 });
   if (kind === 'zstd') {
     const z = zlib as unknown as { createZstdDecompress?: () => Transform };
     if (!z.createZstdDecompress) {

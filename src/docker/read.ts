@@ -130,9 +130,9 @@ export async function openArchive(file: string): Promise<Readable> {
     await handle.close();
     throw new UserError(`${file}: is a directory, not an archive`, 'EINPUT');
   }
-  // 1 MiB reads: every chunk passes through hashers, the layer check and the compressor, and each
+  // 256 KiB reads: every chunk passes through hashers, the layer check and the compressor, and each
   // stage costs per chunk; 64 KiB chunks made that overhead as large as the hashing.
-  return handle.createReadStream({ highWaterMark: 1024 * 1024 });
+  return handle.createReadStream({ highWaterMark: 256 * 1024 });
 }
 
 

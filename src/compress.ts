@@ -109,7 +109,9 @@ export function compressionOfMediaType(mediaType: string): DetectedCompression |
 
 /** A stream that decompresses `kind` (a pass-through for 'none'). */
 export function decompressor(kind: DetectedCompression, where: string): Transform {
-  if (kind === 'gzip') return zlib.createGunzip();
+  // 128 KiB out rather than zlib's 16 KiB: every chunk then passes hashers, checks and writes, and
+  // their per-chunk cost was as large as inflating.
+  if (kind === 'gzip') return zlib.createGunzip({ chunkSize: 256 * 1024 });
   if (kind === 'zstd') {
     const z = zlib as unknown as { createZstdDecompress?: () => Transform };
     if (!z.createZstdDecompress) {
@@ -158,6 +160,8 @@ export function defaultConcurrency(): number {
 }
 
 interface Job {
+  /** The block this job deflates: back to the spares once the job is done and no dictionary needs it. */
+  block: Buffer;
   settled: boolean;
   out?: Buffer;
   err?: Error;
@@ -179,6 +183,13 @@ export class ParallelGzip extends Transform {
   private filled = 0;
   private dictionary: Buffer | undefined;
   private readonly jobs: Job[] = [];
+  /**
+   * Block buffers to fill again: a fresh 1 MiB buffer per block cost more than deflate's own
+   * allocations (the kernel maps and zeroes its pages as the copy first touches them).
+   */
+  private readonly spares: Buffer[] = [];
+  /** A finished block whose tail is still the dictionary of the block being filled. */
+  private held: Buffer | undefined;
   private crc = 0;
   private size = 0;
   private started = false;
@@ -224,14 +235,17 @@ export class ParallelGzip extends Transform {
     const dictionary = this.dictionary;
     // The next block's dictionary is this block's tail; blocks are never reused, so a view is safe.
     if (input.length >= WINDOW) this.dictionary = input.subarray(input.length - WINDOW);
-    const job: Job = { settled: false, promise: Promise.resolve() };
+    const job: Job = { block: this.block, settled: false, promise: Promise.resolve() };
     job.promise = deflateBlock(input, dictionary, this.level, last).then(
       (out) => { job.out = out; job.settled = true; },
       (err: Error) => { job.err = err; job.settled = true; },
     );
     this.jobs.push(job);
+    // zlib copied the dictionary when deflateBlock made its engine: the block it came from is free.
+    if (this.held) this.spares.push(this.held);
+    this.held = undefined;
     if (!last) {
-      this.block = Buffer.allocUnsafe(this.blockSize);
+      this.block = this.spares.pop() ?? Buffer.allocUnsafe(this.blockSize);
       this.filled = 0;
     }
   }
@@ -246,6 +260,8 @@ export class ParallelGzip extends Transform {
         await head.promise;
       }
       this.jobs.shift();
+      if (head.block.buffer === this.dictionary?.buffer) this.held = head.block;
+      else this.spares.push(head.block);
       if (head.err) throw head.err;
       if (this.destroyed) return;
       if (!this.started) {
@@ -266,12 +282,34 @@ function deflateBlock(input: Buffer, dictionary: Buffer | undefined, level: numb
       finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
       ...(dictionary ? { dictionary } : {}),
     };
-    zlib.deflateRaw(input, opts, (err, out) => {
-      if (err) return reject(err);
-      const stored = storedSize(input.length);
-      resolve(out.length < stored ? out : storedBlocks(input, last));
+    // The engine rather than zlib.deflateRaw(buf, cb), which copies its one output chunk into a
+    // new buffer with Buffer.concat: a copy of every compressed byte for nothing.
+    const engine = zlib.createDeflateRaw(opts);
+    const chunks: Buffer[] = [];
+    let length = 0;
+    engine.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
     });
+    engine.on('error', reject);
+    engine.on('end', () => {
+      if (length >= storedSize(input.length)) return resolve(storedBlocks(input, last));
+      resolve(joinAdjacent(chunks, length));
+    });
+    engine.end(input);
   });
+}
+
+/** Chunks as one buffer; zlib's come as consecutive slices of one output buffer, joined without a copy. */
+function joinAdjacent(chunks: Buffer[], length: number): Buffer {
+  const first = chunks[0];
+  if (!first) return Buffer.alloc(0);
+  let end = first.byteOffset + first.length;
+  for (const c of chunks.slice(1)) {
+    if (c.buffer !== first.buffer || c.byteOffset !== end) return Buffer.concat(chunks, length);
+    end += c.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, length);
 }
 
 function storedSize(n: number): number {

@@ -149,7 +149,8 @@ export class BlobStore {
           verifier.destroy(new UserError(`${this.root}: blob ${desc.digest} is missing`, 'ELAYOUT'));
           return;
         }
-        const file = createReadStream(found.file);
+        // 256 KiB reads: a layer passes a decompressor and hashers, whose cost is per chunk.
+        const file = createReadStream(found.file, { highWaterMark: 256 * 1024 });
         file.on('error', (err) => verifier.destroy(err));
         verifier.on('close', () => file.destroy());
         file.pipe(verifier);

@@ -222,6 +222,23 @@ async function writeEntry(writer: ChunkWriter, entry: Entry): Promise<void> {
   writer.pad(entry.size);
 }
 
+/**
+ * The header blocks of an entry (PAX records first when it needs them), exactly as tarStream writes
+ * them: for a writer that places an entry's data first and its header once the size is known.
+ */
+export function entryHeader(entry: Entry): Buffer {
+  const { header, pax } = tarHeader(entry);
+  const body = pax.length > 0 ? paxBody(pax) : undefined;
+  const padded = body ? body.length + ((BLOCK - (body.length % BLOCK)) % BLOCK) : 0;
+  const buf = Buffer.alloc((body ? BLOCK + padded : 0) + BLOCK);
+  if (body) {
+    writePaxBlock({ buf, at: 0 }, body.length);
+    body.copy(buf, BLOCK);
+  }
+  encodeHeader({ buf, at: buf.length - BLOCK }, header);
+  return buf;
+}
+
 /** A file that grew or shrank between its stat and its read. */
 function changedSize(entry: Entry, got: string): UserError {
   return new UserError(`/${entry.path}: file changed size while being read (expected ${entry.size} bytes, got ${got})`);

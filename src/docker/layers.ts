@@ -4,6 +4,7 @@ import { counting } from '../streams.js';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { compressionOfMediaType, decompressor } from '../compress.js';
 import { Hasher, type Digest } from '../digest.js';
 import type { Descriptor } from '../descriptor.js';
@@ -29,10 +30,11 @@ function compressionOf(blob: Descriptor, where: string) {
 
 /**
  * Read a layer once: its blob digest verified, decompressed, hashed, counted and its tar framing
- * checked; with `spool`, the uncompressed tar is written to that new file as it passes. A diff_id
- * that differs from the config's is an error naming both.
+ * checked; with `spool`, the uncompressed tar is written as it passes to that new file (a path) or
+ * into that stream (the archive being written, at the layer's place). A diff_id that differs from
+ * the config's is an error naming both.
  */
-export async function measureLayer(store: BlobStore, blob: Descriptor, expected: Digest, where: string, spool?: string, onBytes?: (read: number) => void): Promise<MeasuredLayer> {
+export async function measureLayer(store: BlobStore, blob: Descriptor, expected: Digest, where: string, spool?: string | Writable, onBytes?: (read: number) => void): Promise<MeasuredLayer> {
   const kind = compressionOf(blob, where);
   const diff = new Hasher();
   try {
@@ -41,17 +43,69 @@ export async function measureLayer(store: BlobStore, blob: Descriptor, expected:
     if (spool === undefined) {
       await pipeline([store.open(blob), ...counted, decompressor(kind, where), diff, framing]);
     } else {
-      await pipeline([store.open(blob), ...counted, decompressor(kind, where), diff, tee(framing), createWriteStream(spool, { flags: 'wx', mode: 0o600 })]);
+      const sink = typeof spool === 'string' ? createWriteStream(spool, { flags: 'wx', mode: 0o600 }) : spool;
+      await pipeline([store.open(blob), ...counted, decompressor(kind, where), diff, tee(framing), sink]);
     }
   } catch (err) {
-    if (spool !== undefined && (err as NodeJS.ErrnoException).path === spool) throw fileError(spool, err);
+    if (typeof spool === 'string' && (err as NodeJS.ErrnoException).path === spool) throw fileError(spool, err);
     throw asLayerError(err, where, kind);
   }
   const { digest, size } = diff.result();
   if (digest !== expected) {
     throw new UserError(`${where}: the uncompressed layer hashes to ${digest}, but the config's rootfs.diff_ids says ${expected}`, 'EDIGEST');
   }
-  return { blob, diffId: digest, size, ...(spool !== undefined ? { file: spool } : {}) };
+  return { blob, diffId: digest, size, ...(typeof spool === 'string' ? { file: spool } : {}) };
+}
+
+/**
+ * Writes what it is given into an open file (`name` in messages) from `position` on, gathered into
+ * 1 MiB writes: zlib hands out 16 KiB chunks, and a write each cost more CPU than the inflating.
+ * The caller closes the file.
+ */
+export class PositionalWriter extends Writable {
+  private buffer = Buffer.allocUnsafe(1024 * 1024);
+  private used = 0;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private position: number,
+    private readonly name: string,
+  ) {
+    super();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.take(chunk).then(() => cb(), (err: unknown) => cb(fileError(this.name, err) as Error));
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.spill().then(() => cb(), (err: unknown) => cb(fileError(this.name, err) as Error));
+  }
+
+  private async take(chunk: Buffer): Promise<void> {
+    for (let at = 0; at < chunk.length; ) {
+      const n = Math.min(chunk.length - at, this.buffer.length - this.used);
+      chunk.copy(this.buffer, this.used, at, at + n);
+      this.used += n;
+      at += n;
+      if (this.used === this.buffer.length) await this.spill();
+    }
+  }
+
+  private async spill(): Promise<void> {
+    if (this.used === 0) return;
+    await writeAt(this.handle, this.buffer.subarray(0, this.used), this.position);
+    this.position += this.used;
+    this.used = 0;
+  }
+}
+
+/** All of `data` at `position` (a write may take less than it is given). */
+export async function writeAt(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < data.length; ) {
+    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
+  }
 }
 
 /** Passes the bytes on while `sink` sees them too; ends when the sink has taken the last of them. */

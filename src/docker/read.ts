@@ -147,7 +147,9 @@ export async function openArchive(file: string): Promise<Readable> {
     await handle.close();
     throw new UserError(`${file}: is a directory, not an archive`, 'EINPUT');
   }
-  return handle.createReadStream();
+  // 256 KiB reads: every chunk passes through hashers, the layer check and the compressor, and each
+  // stage costs per chunk; 64 KiB chunks made that overhead as large as the hashing.
+  return handle.createReadStream({ highWaterMark: 256 * 1024 });
 }
 
 
@@ -266,8 +268,12 @@ async function stageLayer(
     // The layer's entries are checked by the rules `--layer` applies: an import must not bring in
     // what a build would refuse (absolute names, "..", links out of the root).
     const check = new LayerCheckStream(what);
-    const desc = await store.put([data, ...counted, raw, decompressor(detectCompression(head), what), diff, check, ...compressor.create()], { mediaType: compressor.mediaType });
-    const layer: LayerDescriptor = { ...desc, diffId: diff.result().digest, uncompressedSize: diff.result().size };
+    // A plain tar (docker save writes them) is its own diff: one hash serves as both digests.
+    const kind = detectCompression(head);
+    const stages = kind === 'none' ? [data, ...counted, raw, check] : [data, ...counted, raw, decompressor(kind, what), diff, check];
+    const desc = await store.put([...stages, ...compressor.create()], { mediaType: compressor.mediaType });
+    const uncompressed = (kind === 'none' ? raw : diff).result();
+    const layer: LayerDescriptor = { ...desc, diffId: uncompressed.digest, uncompressedSize: uncompressed.size };
     progress?.emit({ type: 'layer-done', name, layer });
     return { kind: 'layer', raw: raw.result().digest, layer, name, ...(check.problem ? { problem: check.problem } : {}) };
   } catch (err) {

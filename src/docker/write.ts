@@ -1,10 +1,11 @@
 // Writing a layout's images as a docker-save archive, legacy (v1) or docker 25+ (oci): every layer
 // verified (for v1, spooled uncompressed) first, then one tar whose manifest.json and repositories come last.
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable, type Transform } from 'node:stream';
+import { Readable, type Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestHex, type Digest } from '../digest.js';
 import { MediaType, type Descriptor, type Platform } from '../descriptor.js';
@@ -17,9 +18,9 @@ import { assertValid } from '../schema.js';
 import { removeStaleTemps, syncDir, tempPath, type BlobStore } from '../store.js';
 import { onInterrupt } from '../cleanup.js';
 import { counting } from '../streams.js';
-import { tarStream } from '../tar.js';
+import { entryHeader, tarStream } from '../tar.js';
 import { legacyLayers } from './legacy.js';
-import { measureLayer, openUncompressed, type MeasuredLayer } from './layers.js';
+import { measureLayer, openUncompressed, PositionalWriter, writeAt, type MeasuredLayer } from './layers.js';
 import { selectImages, type SelectedImage } from './select.js';
 
 export type DockerArchiveFormat = 'v1' | 'oci';
@@ -92,15 +93,23 @@ export async function writeDockerArchive(
     warn: (message) => emit({ type: 'warning', message }),
   });
   // v1 holds layers uncompressed: each is decompressed once, into a private folder beside the
-  // output (in TMPDIR for a stream), and the archive is copied from there.
+  // output (in TMPDIR for a stream), and the archive is copied from there; into a file, the layer
+  // being written goes straight to its place in the archive's temp file, and only those another
+  // worker reads ahead meanwhile pass through the folder.
   const spool = format === 'v1' ? await makeSpool(output) : undefined;
   const forgetSpool = spool === undefined ? undefined : onInterrupt(() => fs.rm(spool, { recursive: true, force: true }));
   try {
-    const measured = await measureAll(opened.store, images, opts.concurrency ?? 2, emit, spool);
-    const entries = format === 'v1' ? legacyEntries(opened.store, images, measured) : ociEntries(opened.store, images);
-    let written = 0;
-    await writeTar(tarStream(entries), output, counting((bytes) => emit({ type: 'archive-progress', bytes: (written = bytes) })));
-    emit({ type: 'archive-done', bytes: written });
+    if (spool !== undefined && typeof output === 'string') {
+      await writeLegacyInPlace(opened.store, images, output, spool, opts.concurrency ?? 2, emit);
+      // Written as the layers were verified, so there is no separate copy to show: just its size.
+      emit({ type: 'archive-done', bytes: (await fs.stat(output)).size });
+    } else {
+      const measured = await measureAll(opened.store, images, opts.concurrency ?? 2, emit, spool);
+      const entries = format === 'v1' ? streamedLegacyEntries(opened.store, images, measured) : ociEntries(opened.store, images);
+      let written = 0;
+      await writeTar(tarStream(entries), output, counting((bytes) => emit({ type: 'archive-progress', bytes: (written = bytes) })));
+      emit({ type: 'archive-done', bytes: written });
+    }
   } finally {
     if (spool !== undefined) await fs.rm(spool, { recursive: true, force: true });
     forgetSpool?.();
@@ -112,6 +121,19 @@ export async function writeDockerArchive(
 }
 
 /** Every distinct layer (by blob digest) read once: diff_id checked, uncompressed size learnt. */
+/** One layer verified (into `sink`, when given), with its progress told as it goes. */
+async function verifyLayer(
+  store: BlobStore,
+  job: { blob: Descriptor; diffId: Digest; where: string },
+  emit: (e: DockerArchiveEvent) => void,
+  sink?: string | Writable,
+): Promise<MeasuredLayer> {
+  emit({ type: 'layer-measure', layer: job.where, bytes: 0, total: job.blob.size });
+  const layer = await measureLayer(store, job.blob, job.diffId, job.where, sink, (bytes) => emit({ type: 'layer-measure', layer: job.where, bytes, total: job.blob.size }));
+  emit({ type: 'layer-verified', layer: job.where, diffId: layer.diffId, size: layer.size });
+  return layer;
+}
+
 async function measureAll(
   store: BlobStore,
   images: SelectedImage[],
@@ -130,10 +152,7 @@ async function measureAll(
   const worker = async () => {
     for (let job = queue.shift(); job; job = queue.shift()) {
       const file = spool === undefined ? undefined : path.join(spool, `${digestHex(job.blob.digest)}.tar`);
-      emit({ type: 'layer-measure', layer: job.where, bytes: 0, total: job.blob.size });
-      const layer = await measureLayer(store, job.blob, job.diffId, job.where, file, (bytes) => emit({ type: 'layer-measure', layer: job.where, bytes, total: job.blob.size }));
-      out.set(job.blob.digest, layer);
-      emit({ type: 'layer-verified', layer: job.where, diffId: layer.diffId, size: layer.size });
+      out.set(job.blob.digest, await verifyLayer(store, job, emit, file));
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, queue.length)) }, worker));
@@ -179,12 +198,37 @@ function symlinkEntry(p: string, target: string): Entry {
   return { path: p, type: 'symlink', mode: 0o777, uid: 0, gid: 0, uname: '', gname: '', mtime: MTIME, size: 0, linkname: target };
 }
 
+/** Where a layer's uncompressed tar goes in the legacy form, its size not known before it is read. */
+interface LayerSlot {
+  slot: true;
+  path: string;
+  blob: Descriptor;
+  diffId: Digest;
+  where: string;
+}
+
+function isSlot(item: Entry | LayerSlot): item is LayerSlot {
+  return 'slot' in item;
+}
+
+/** The legacy entries with each layer slot filled from the measured (and spooled) layers. */
+async function* streamedLegacyEntries(store: BlobStore, images: SelectedImage[], measured: Map<Digest, MeasuredLayer>): AsyncGenerator<Entry> {
+  for await (const item of legacyEntries(images)) {
+    if (!isSlot(item)) {
+      yield item;
+      continue;
+    }
+    const m = measured.get(item.blob.digest)!;
+    yield streamEntry(item.path, m.size, () => openUncompressed(store, m, item.where));
+  }
+}
+
 /**
  * The legacy form: `<id>/{VERSION,json,layer.tar}` per layer (a layer whose bytes are already in
  * the archive is a relative symlink to its first copy), `<config hex>.json` per image, then
  * manifest.json and repositories.
  */
-async function* legacyEntries(store: BlobStore, images: SelectedImage[], measured: Map<Digest, MeasuredLayer>): AsyncGenerator<Entry> {
+async function* legacyEntries(images: SelectedImage[]): AsyncGenerator<Entry | LayerSlot> {
   const written = new Set<string>();
   const firstCopy = new Map<Digest, string>();
   const manifest: ManifestItem[] = [];
@@ -202,8 +246,7 @@ async function* legacyEntries(store: BlobStore, images: SelectedImage[], measure
         yield symlinkEntry(`${layer.id}/layer.tar`, `../${first}/layer.tar`);
       } else {
         firstCopy.set(layer.diffId, layer.id);
-        const m = measured.get(image.layers[i]!.digest)!;
-        yield streamEntry(`${layer.id}/layer.tar`, m.size, () => openUncompressed(store, m, layerName(image, i)));
+        yield { slot: true, path: `${layer.id}/layer.tar`, blob: image.layers[i]!, diffId: layer.diffId, where: layerName(image, i) };
       }
     }
     const configName = `${digestHex(image.config.digest)}.json`;
@@ -291,4 +334,176 @@ async function writeTar(tar: Readable, output: string | NodeJS.WritableStream, c
   } finally {
     forget();
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// v1 into a file: each layer decompressed once, straight into its place
+
+/**
+ * The legacy archive written into a temp file beside `output` and renamed into place, so nothing
+ * reaches `output` before every layer is verified. A layer's bytes are written where they belong
+ * as they are verified, and its header, which needs their size, after them; the bytes of the
+ * other entries are those tarStream writes (entryHeader), so the archive is the one a stream gets.
+ */
+async function writeLegacyInPlace(
+  store: BlobStore,
+  images: SelectedImage[],
+  output: string,
+  spool: string,
+  concurrency: number,
+  emit: (e: DockerArchiveEvent) => void,
+): Promise<void> {
+  const items: (Entry | LayerSlot)[] = [];
+  for await (const item of legacyEntries(images)) items.push(item);
+  const slots = items.filter(isSlot);
+  // Blobs no slot reads (a second blob of a diff_id already written) are verified all the same.
+  const inSlots = new Set(slots.map((s) => s.blob.digest));
+  const others = new Map<Digest, LayerSlot>();
+  for (const image of images) {
+    image.layers.forEach((blob, i) => {
+      if (!inSlots.has(blob.digest) && !others.has(blob.digest)) {
+        others.set(blob.digest, { slot: true, path: '', blob, diffId: image.diffIds[i]!, where: layerName(image, i) });
+      }
+    });
+  }
+  const dir = path.dirname(path.resolve(output));
+  await removeStaleTemps(dir);
+  const tmp = tempPath(dir);
+  const forget = onInterrupt(() => fs.rm(tmp, { force: true }));
+  let handle: FileHandle | undefined;
+  // The slots a reader-ahead took, from the last one back, spooled: [slot index] → its layer.
+  const ahead = new Map<number, Promise<MeasuredLayer>>();
+  let next = 0;
+  let stop = false;
+  const verifyOthers = async () => {
+    for (const other of others.values()) {
+      if (stop) return;
+      others.delete(other.blob.digest);
+      await verifyLayer(store, other, emit);
+    }
+  };
+  const readAhead = async () => {
+    await verifyOthers();
+    for (let last = slots.length - 1; !stop && last > next; last--) {
+      if (ahead.has(last)) continue;
+      const slot = slots[last]!;
+      const job = verifyLayer(store, slot, emit, path.join(spool, `${last}.tar`));
+      ahead.set(last, job);
+      await job;
+    }
+  };
+  // A layer's error is reported as it is; only the archive file's own are named after `output`.
+  const fromLayers = new WeakSet<object>();
+  const tracked = <T>(p: Promise<T>): Promise<T> =>
+    p.catch((err: unknown) => {
+      if (typeof err === 'object' && err !== null) fromLayers.add(err);
+      throw err;
+    });
+  const readers = Array.from({ length: Math.max(0, concurrency - 1) }, () => tracked(readAhead()));
+  // A reader's failure ends the writing at its next layer; the writer's stops the readers taking more.
+  let failure: unknown;
+  const readersDone = Promise.all(readers);
+  readersDone.catch((err: unknown) => {
+    failure ??= err;
+  });
+  try {
+    handle = await fs.open(tmp, 'wx', 0o644);
+    const out = handle;
+    let position = 0;
+    let pending: Buffer[] = [];
+    let pendingLength = 0;
+    const add = (b: Buffer) => {
+      pending.push(b);
+      pendingLength += b.length;
+    };
+    const flush = async () => {
+      if (pendingLength === 0) return;
+      await writeAt(out, Buffer.concat(pending, pendingLength), position);
+      position += pendingLength;
+      pending = [];
+      pendingLength = 0;
+    };
+    for (const item of items) {
+      if (!isSlot(item)) {
+        add(entryHeader(item));
+        if (item.type === 'file' && item.open) {
+          const data = await readWhole(item.open(), item.size, item.path);
+          add(data);
+          add(Buffer.alloc(padding(data.length)));
+        }
+        continue;
+      }
+      await flush();
+      if (failure !== undefined) throw failure;
+      const index = next++;
+      const at = position + BLOCK;
+      let size: number;
+      const spooled = ahead.get(index);
+      if (spooled) {
+        const m = await tracked(spooled);
+        let to = at;
+        for await (const chunk of createReadStream(m.file!, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+          await writeAt(out, chunk, to);
+          to += chunk.length;
+        }
+        await fs.rm(m.file!, { force: true });
+        size = m.size;
+      } else {
+        ahead.set(index, Promise.resolve(undefined as unknown as MeasuredLayer));
+        const m = await tracked(verifyLayer(store, item, emit, new PositionalWriter(out, at, output)));
+        size = m.size;
+      }
+      const header = entryHeader(streamEntry(item.path, size, () => Readable.from([])));
+      // Past 8 GiB the size needs a PAX record before the header: the bytes move up to make room.
+      if (header.length > BLOCK) await moveUp(out, at, size, header.length - BLOCK);
+      await writeAt(out, header, position);
+      position += header.length + size;
+      add(Buffer.alloc(padding(size)));
+    }
+    add(Buffer.alloc(2 * BLOCK));
+    await flush();
+    // With no reader ahead (concurrency 1), the blobs no slot read are verified now.
+    await tracked(verifyOthers());
+    await readersDone;
+    await out.sync();
+    await out.close();
+    handle = undefined;
+    await fs.rename(tmp, output);
+    await syncDir(dir);
+  } catch (err) {
+    stop = true;
+    await Promise.allSettled(readers);
+    await handle?.close().catch(() => undefined);
+    await fs.rm(tmp, { force: true });
+    if (err instanceof UserError || (typeof err === 'object' && err !== null && fromLayers.has(err))) throw err;
+    throw fileError(output, err);
+  } finally {
+    forget();
+  }
+}
+
+const BLOCK = 512;
+
+function padding(size: number): number {
+  return (BLOCK - (size % BLOCK)) % BLOCK;
+}
+
+/** `length` bytes at `from` moved `by` bytes further into the file, the last ones first. */
+async function moveUp(handle: FileHandle, from: number, length: number, by: number): Promise<void> {
+  const buf = Buffer.allocUnsafe(1024 * 1024);
+  for (let end = from + length; end > from; ) {
+    const start = Math.max(from, end - buf.length);
+    const { bytesRead } = await handle.read(buf, 0, end - start, start);
+    if (bytesRead !== end - start) throw new Error(`short read moving a layer in the archive (${bytesRead} of ${end - start} bytes)`);
+    await writeAt(handle, buf.subarray(0, bytesRead), start + by);
+    end = start;
+  }
+}
+
+async function readWhole(data: Readable, size: number, name: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of data as AsyncIterable<Buffer>) chunks.push(chunk);
+  const out = Buffer.concat(chunks);
+  if (out.length !== size) throw new Error(`${name}: ${out.length} bytes, the entry says ${size}`);
+  return out;
 }

@@ -265,3 +265,42 @@ test('an artifact beside the images is left out with a warning, and refused when
   assert.equal(asked.status, 1);
   assert.match(asked.stderr, /is not an image config/);
 });
+
+test('v1 into a file (layers written in place, later ones read ahead): the stream\'s bytes, whatever the concurrency', async (t) => {
+  const dir = await tempDir(t);
+  const layout = path.join(dir, 'out');
+  const tars = await Promise.all([0, 1, 2, 3].map((i) => layerTar({ [`f${i}`]: `layer ${i} `.repeat(1000 * (i + 1)) })));
+  await handImage(layout, { layers: tars, tags: ['many:1'] });
+  // The same diff_ids as blobs of another compression: a second blob of a diff_id already written,
+  // verified but not stored again; and the first image's layers again, shared.
+  await handImage(layout, { layers: [tars[0]!, tars[2]!, await layerTar({ top: 'x' })], compression: 'none', tags: ['plain:1'] });
+  await handImage(layout, { layers: tars.slice(0, 3), tags: ['shared:1'] });
+  const stream = new PassThrough();
+  const [expected] = await Promise.all([collect(stream), writeDockerArchive(layout, stream)]);
+  for (const concurrency of [1, 2, 3]) {
+    const file = path.join(dir, `c${concurrency}.tar`);
+    const verified: string[] = [];
+    await writeDockerArchive(layout, file, { concurrency, onEvent: (e) => e.type === 'layer-verified' && verified.push(e.diffId) });
+    assert.ok((await fs.readFile(file)).equals(expected), `concurrency ${concurrency}`);
+    assert.equal(verified.length, 7, 'every distinct blob verified once: 4 gzip, 3 plain');
+  }
+  assert.deepEqual((await fs.readdir(dir)).sort(), ['c1.tar', 'c2.tar', 'c3.tar', 'out'], 'no temporary file or spool is left');
+});
+
+test('v1 into a file: a bad layer met by the reader ahead or by the writer leaves no archive and no spool', async (t) => {
+  const dir = await tempDir(t);
+  const layout = path.join(dir, 'out');
+  const tars = await Promise.all([0, 1, 2].map((i) => layerTar({ [`f${i}`]: `layer ${i} `.repeat(1000) })));
+  for (const bad of [0, 2]) {
+    const diffIds = tars.map((l) => sha256(l));
+    diffIds[bad] = sha256('not this layer');
+    await handImage(layout, { layers: tars, diffIds, tags: [`bad:${bad}`] });
+    for (const concurrency of [1, 2]) {
+      const err = await writeDockerArchive(layout, path.join(dir, 'x.tar'), { tags: [`bad:${bad}`], concurrency }).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof UserError, String(err));
+      assert.equal(err.code, 'EDIGEST');
+      assert.match(err.message, new RegExp(`bad:${bad}: layer ${bad} .*: the uncompressed layer hashes to ${sha256(tars[bad]!)}`));
+      assert.deepEqual(await fs.readdir(dir), ['out'], `bad layer ${bad}, concurrency ${concurrency}: no archive, no temp file, no spool`);
+    }
+  }
+});

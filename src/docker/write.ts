@@ -102,7 +102,9 @@ export async function writeDockerArchive(
     if (spool !== undefined && typeof output === 'string') {
       await writeLegacyInPlace(opened.store, images, output, spool, opts.concurrency ?? 2, emit);
       // Written as the layers were verified, so there is no separate copy to show: just its size.
-      emit({ type: 'archive-done', bytes: (await fs.stat(output)).size });
+      const { size } = await fs.stat(output);
+      emit({ type: 'archive-progress', bytes: size });
+      emit({ type: 'archive-done', bytes: size });
     } else {
       const measured = await measureAll(opened.store, images, opts.concurrency ?? 2, emit, spool);
       const entries = format === 'v1' ? streamedLegacyEntries(opened.store, images, measured) : ociEntries(opened.store, images);

@@ -409,7 +409,8 @@ async function writeLegacyInPlace(
     failure ??= err;
   });
   try {
-    handle = await fs.open(tmp, 'wx', 0o644);
+    // Read as well as written: a layer past 8 GiB is moved up in place to make room for its PAX header.
+    handle = await fs.open(tmp, 'wx+', 0o644);
     const out = handle;
     let position = 0;
     let pending: Buffer[] = [];

@@ -143,7 +143,9 @@ export class BlobStore {
    */
   open(desc: { digest: Digest; size?: number }): Readable {
     const verifier = new VerifyingStream(desc.digest, desc.size, `${this.root}: blob ${desc.digest}`);
-    this.locate(desc.digest).then(
+    // The file is opened when the stream is first read: a caller may do async work between open()
+    // and piping it, and a small blob read (and failed) meanwhile would error with no one listening.
+    verifier.startOnRead(() => this.locate(desc.digest).then(
       (found) => {
         if (!found) {
           verifier.destroy(new UserError(`${this.root}: blob ${desc.digest} is missing`, 'ELAYOUT'));
@@ -156,7 +158,7 @@ export class BlobStore {
         file.pipe(verifier);
       },
       (err: Error) => verifier.destroy(err),
-    );
+    ));
     return verifier;
   }
 
@@ -345,6 +347,22 @@ export class VerifyingStream extends Transform {
     private readonly what: string,
   ) {
     super();
+  }
+
+  private starter: (() => unknown) | undefined;
+
+  /** Call `start` (which feeds this stream) only when a consumer first reads from it. */
+  startOnRead(start: () => unknown): void {
+    this.starter = start;
+  }
+
+  override _read(size: number): void {
+    const start = this.starter;
+    if (start) {
+      this.starter = undefined;
+      start();
+    }
+    super._read(size);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {

@@ -71,3 +71,19 @@ test('a layout sink copies an index whole, digests kept, and a failed copy leave
   await assert.rejects(fs.stat(path.join(path.dirname(from), 'dst2', 'index.json')));
   assert.deepEqual(await snapshot(to), before);
 });
+
+test('copyImage between layouts: whole by default, one platform with --platform, the ref after the path names it', async (t) => {
+  const { copyImage } = await import('../../src/copy.js');
+  const from = await multiLayout(t);
+  const dir = path.dirname(from);
+  const whole = await copyImage(`oci:${from}:hello:multi`, `oci:${dir}/whole:all`);
+  const original = (await (await Layout.open(from)).find('hello:multi'))[0]!;
+  assert.equal(whole.digest, original.digest);
+  const one = await copyImage(`oci:${from}:hello:multi`, `oci:${dir}/one:arm`, { platform: ARM64 });
+  assert.equal(one.platform?.architecture, 'arm64');
+  const [entry] = await (await Layout.open(path.join(dir, 'one'))).find('arm');
+  assert.equal(entry!.digest, one.digest);
+  assert.equal(entry!.platform?.architecture, 'arm64');
+  await assert.rejects(copyImage(`oci:${from}:missing`, `oci:${dir}/none`), /no image named "missing"/);
+  await assert.rejects(fs.stat(path.join(dir, 'none')));
+});

@@ -221,32 +221,61 @@ async function uploadWhole(client: RegistryClient, session: URL, src: BlobSource
 /**
  * PATCH the blob in chunks cut from one stream of it, then PUT to finish: the stream is read to its
  * end first, so bytes that do not match the digest (the verified stream fails) never complete an upload.
+ * A chunk that fails on the way is resumed, not restarted: the session's status (GET, its Range)
+ * says how much the registry holds, and the upload goes on from there (distribution-spec).
  */
 async function uploadChunks(client: RegistryClient, session: URL, src: BlobSource, chunkSize: number, scopes: readonly string[], what: string): Promise<void> {
-  const data = src.open();
-  const reader = new ByteReader(data, what);
+  const size = src.desc.size;
   let url = session;
-  try {
-    for (let start = 0; start < src.desc.size; start += chunkSize) {
-      const end = Math.min(start + chunkSize, src.desc.size) - 1;
-      const body = Readable.from(reader.take(end - start + 1), { objectMode: false });
-      const res = await client.request('PATCH', url, {
-        scopes,
-        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(end - start + 1), 'Content-Range': `${start}-${end}` },
-        body: () => body,
-        retry: false,
-      });
-      if (res.status !== 202) throw await registryError(res, `${what} (chunk ${start}-${end})`);
-      await drain(res);
-      url = location(client, res, what);
+  let offset = 0;
+  for (let resumes = 0; ; resumes++) {
+    const data = src.open();
+    const reader = new ByteReader(data, what);
+    try {
+      await reader.skip(offset);
+      for (let start = offset; start < size; start += chunkSize) {
+        const end = Math.min(start + chunkSize, size) - 1;
+        const body = Readable.from(reader.take(end - start + 1), { objectMode: false });
+        const res = await client.request('PATCH', url, {
+          scopes,
+          headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(end - start + 1), 'Content-Range': `${start}-${end}` },
+          body: () => body,
+          retry: false,
+        });
+        if (res.status !== 202) throw await registryError(res, `${what} (chunk ${start}-${end})`);
+        await drain(res);
+        url = location(client, res, what);
+        offset = end + 1;
+      }
+      await reader.end();
+      break;
+    } catch (err) {
+      if (resumes >= client.retries || !isRetryable(err)) throw err;
+      await client.pause(resumes);
+      const held = await uploadStatus(client, url, scopes).catch(() => undefined);
+      // Nothing the registry confirms holding (or no status at all): a fresh session is the caller's retry.
+      if (held === undefined) throw err;
+      ({ url, offset } = held);
+    } finally {
+      data.destroy();
     }
-    await reader.end();
-  } finally {
-    data.destroy();
   }
   const res = await client.request('PUT', withDigest(url, src.desc.digest), { scopes, headers: { 'Content-Length': '0' }, body: () => Buffer.alloc(0), retry: false });
   if (res.status !== 201) throw await registryError(res, what);
   await drain(res);
+}
+
+/**
+ * How many bytes an upload session holds: GET answers 204 with `Range: 0-LAST`. "0-0" is left
+ * undefined: the distribution registry writes it for an empty session and for one byte alike.
+ */
+async function uploadStatus(client: RegistryClient, url: URL, scopes: readonly string[]): Promise<{ url: URL; offset: number } | undefined> {
+  const res = await client.request('GET', url, { scopes });
+  await drain(res);
+  const range = /^0-(\d+)$/.exec(String(res.headers.range ?? ''));
+  if (res.status !== 204 || !range || Number(range[1]) === 0) return undefined;
+  const loc = res.headers.location;
+  return { url: typeof loc === 'string' && loc !== '' ? new URL(loc, url) : url, offset: Number(range[1]) + 1 };
 }
 
 /** Reads a stream in pieces of a given length, each piece its own iterable. */
@@ -269,6 +298,13 @@ class ByteReader {
       this.rest = this.rest.subarray(part.length);
       n -= part.length;
       yield part;
+    }
+  }
+
+  /** Pass over the first `n` bytes (they were sent before a resumed upload). */
+  async skip(n: number): Promise<void> {
+    for await (const _ of this.take(n)) {
+      // Read and dropped; the stream's verifier still hashes them.
     }
   }
 

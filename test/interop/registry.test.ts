@@ -391,6 +391,31 @@ test('faults: a 500 on one blob, a stalled registry, a connection cut mid-blob, 
     assert.deepEqual(await snapshot(out), before, 'nothing half-written');
   });
 
+  await t.test('a chunked upload cut at its second chunk resumes where the registry stopped, not from byte 0', async () => {
+    const victimSize = (JSON.parse((await l.store.read((await l.find('hello:latest'))[0]!)).toString()) as { layers: { size: number }[] }).layers[1]!.size;
+    const chunkSize = 48 * 1024;
+    assert.ok(victimSize > 2 * chunkSize, 'the layer takes three chunks or more');
+    const ranges: string[] = [];
+    let cut = false;
+    proxy.decide = (req) => {
+      if (req.method !== 'PATCH') return 'forward';
+      const range = String(req.headers['content-range']);
+      ranges.push(range);
+      if (!cut && range.startsWith(`${chunkSize}-`)) {
+        cut = true;
+        return 'cut';
+      }
+      return 'forward';
+    };
+    // Only the big layer is larger than a chunk: the others go up in one PUT each.
+    const res = await pushImage({ layout, ref: 'hello:latest', dest: `docker://${proxy.host}/${PREFIX}/resumed:v1`, chunkSize, ...fast() });
+    assert.ok(cut);
+    assert.deepEqual(ranges.filter((r) => r.startsWith('0-')), [`0-${chunkSize - 1}`], `the first chunk went once: ${ranges.join(' ')}`);
+    assert.equal(ranges.filter((r) => r.startsWith(`${chunkSize}-`)).length, 2, 'the cut chunk, then the same chunk again');
+    assert.equal(await skopeoDigest(`docker://${reg.host}/${PREFIX}/resumed:v1`), res.digest);
+    proxy.decide = () => 'forward';
+  });
+
   await t.test('the registry killed mid-upload and restarted: the push resumes from a new session', async () => {
     let killed = false;
     proxy.decide = (req) => {

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { buildImage, canonicalJson, Layout, MediaType, pullImage, pushImage, type PushEvent } from '../../src/index.js';
-import { BIN, CI, HELLO, HELLO_LINE, PODMAN_RUN, ROOT, cli, dockerRunning, readJson, requireTool, run, runBin, snapshot, tempDir } from '../helpers.js';
+import { BIN, CI, HELLO, HELLO_LINE, PODMAN_RUN, ROOT, cli, dockerRunning, execFileP, readJson, requireTool, run, runBin, snapshot, tempDir } from '../helpers.js';
 import { forward, registryAvailable, REGISTRY_BIN, startProxy, startRegistry, type RegistryServer } from './registry-server.js';
 
 const PREFIX = 'registry-test'; // repositories and local names carry the branch's name
@@ -255,6 +255,17 @@ test('htpasswd basic auth: refused without credentials, --creds, login, docker c
   const viaHelper = runBin(['pull', dest, path.join(home, 'out3')], { env: { ...dockerEnv, PATH: `${bin}:${process.env.PATH}` } });
   assert.equal(viaHelper.status, 0, viaHelper.stderr);
   assert.equal((await fs.readFile(path.join(home, 'helper.log'), 'utf8')).trim(), reg.host);
+
+  // login --authfile into a docker config.json: docker itself pulls with what oci-pack wrote.
+  if (!requireTool(t, 'docker', dockerRunning)) return;
+  const dockerCfg = path.join(home, 'docker-login');
+  const toDocker = runBin(['login', reg.host, '-u', 'alice', '--password-stdin', '--authfile', path.join(dockerCfg, 'config.json')], { env, input: Buffer.from('s3cret:pw\n') });
+  assert.equal(toDocker.status, 0, toDocker.stderr);
+  const name = `${reg.host}/${PREFIX}/basic:v1`;
+  t.after(() => run('docker', ['rmi', '-f', name]).catch(() => undefined));
+  const refused = await execFileP('docker', ['--config', path.join(home, 'empty-docker'), 'pull', '-q', name]).then(() => 'pulled', (err: Error) => err.message);
+  assert.match(refused, /no basic auth credentials|unauthorized/, 'docker needs the credentials');
+  await execFileP('docker', ['--config', dockerCfg, 'pull', '-q', name]);
 });
 
 test('bearer tokens from an issuer the registry trusts: scopes, cache, refusal', async (t) => {

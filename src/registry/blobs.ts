@@ -85,27 +85,14 @@ export function openBlob(client: RegistryClient, repository: string, desc: Descr
 }
 
 async function feedBlob(client: RegistryClient, repository: string, desc: Descriptor, scopes: readonly string[], out: VerifyingStream, what: string): Promise<void> {
-  let received = 0;
+  const passed = { bytes: 0 };
   for (let attempt = 0; ; attempt++) {
     let res: HttpResponse | undefined;
     try {
-      res = await getBlob(client, repository, desc.digest, scopes, received);
+      res = await getBlob(client, repository, desc.digest, scopes, passed.bytes);
       // A registry that ignores Range answers 200 with the whole blob: skip what was already passed on.
-      let skip = res.status === 200 ? received : 0;
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        if (out.destroyed) break;
-        let data = chunk;
-        if (skip > 0) {
-          const n = Math.min(skip, data.length);
-          skip -= n;
-          data = data.subarray(n);
-          if (data.length === 0) continue;
-        }
-        received += data.length;
-        if (!out.write(data)) await writable(out);
-      }
-      if (out.destroyed) res.body.destroy();
-      else out.end();
+      await relay(res, out, res.status === 200 ? passed.bytes : 0, passed);
+      if (!out.destroyed) out.end();
       return;
     } catch (err) {
       res?.body.destroy();
@@ -121,15 +108,39 @@ async function feedBlob(client: RegistryClient, repository: string, desc: Descri
   }
 }
 
-/** Resolves when `out` wants more, or when it is gone (its reader stopped). */
-function writable(out: VerifyingStream): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      out.off('drain', done);
-      out.off('close', done);
-      resolve();
+/**
+ * Pass a response body on to `out` (piped, with backpressure), dropping its first `skip` bytes and
+ * counting in `passed` what went on; resolves when the body ends or `out` is gone, rejects when the
+ * body fails or stops short.
+ */
+function relay(res: HttpResponse, out: VerifyingStream, skip: number, passed: { bytes: number }): Promise<void> {
+  const body = res.body;
+  return new Promise((resolve, reject) => {
+    const finish = (err?: unknown): void => {
+      body.off('data', onData).off('end', onEnd).off('error', finish);
+      out.off('drain', onDrain).off('close', onClose);
+      if (err !== undefined) reject(err);
+      else resolve();
     };
-    out.on('drain', done).on('close', done);
+    const onData = (chunk: Buffer): void => {
+      let data = chunk;
+      if (skip > 0) {
+        const n = Math.min(skip, data.length);
+        skip -= n;
+        data = data.subarray(n);
+        if (data.length === 0) return;
+      }
+      passed.bytes += data.length;
+      if (!out.write(data)) body.pause();
+    };
+    const onDrain = (): void => void body.resume();
+    const onEnd = (): void => finish(body.complete ? undefined : Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    const onClose = (): void => {
+      body.destroy();
+      finish();
+    };
+    body.on('data', onData).on('end', onEnd).on('error', finish);
+    out.on('drain', onDrain).on('close', onClose);
   });
 }
 

@@ -17,19 +17,21 @@ import type { BlobStore } from '../store.js';
 
 export interface RegistrySourceOptions extends RegistryOptions {
   /**
-   * A store to read through (the destination layout's staging): a document or blob it has is read
-   * from it, verified, and never requested from the registry.
+   * A store to read through (the destination layout's staging): a document it has is read from it,
+   * verified, and never requested from the registry. Blobs need no such help: their streams start
+   * on the first read, and a sink that has a blob never reads it.
    */
   scratch?: BlobStore;
 }
 
-/** Documents kept after reading, so a resolver reading one twice asks the registry once. */
-const MAX_CACHED_DOCUMENTS = 64;
+/** Bytes of documents kept after reading, so a resolver reading one twice asks the registry once. */
+const MAX_CACHED_BYTES = 8 * 1024 * 1024;
 
 export class RegistrySource implements ImageSource {
   readonly name: string;
   private readonly scopes: string[];
   private readonly documents = new Map<Digest, Buffer>();
+  private cachedBytes = 0;
 
   private constructor(
     readonly ref: RegistryRef,
@@ -91,9 +93,16 @@ export class RegistrySource implements ImageSource {
     this.client.close();
   }
 
+  /** Keep a document, dropping the oldest while the cache is over its budget. */
   private remember(digest: Digest, bytes: Buffer): void {
-    if (this.documents.size >= MAX_CACHED_DOCUMENTS) this.documents.delete(this.documents.keys().next().value!);
+    if (this.documents.has(digest)) return;
     this.documents.set(digest, bytes);
+    this.cachedBytes += bytes.length;
+    for (const [d, b] of this.documents) {
+      if (this.cachedBytes <= MAX_CACHED_BYTES || d === digest) break;
+      this.documents.delete(d);
+      this.cachedBytes -= b.length;
+    }
   }
 }
 

@@ -1,4 +1,5 @@
-// One layer in one pass: entries → tar stream → diff_id hash → compressor → digest hash → store.
+// One layer in one pass: entries → tar stream → diff_id hash → compressor → digest hash → store
+// (for an uncompressed layer, the diff_id hash is the digest's).
 // Nothing of the layer's size is held in memory; the descriptor carries both digests.
 import { Hasher } from './digest.js';
 import type { LayerDescriptor } from './descriptor.js';
@@ -15,9 +16,12 @@ export interface LayerWriteOptions {
 
 export async function writeLayer(store: BlobStore, entries: AsyncIterable<Entry>, opts: LayerWriteOptions): Promise<LayerDescriptor> {
   const diff = new Hasher();
-  const desc = await store.put([tarStream(onceEach(entries)), diff, ...opts.compressor.create()], {
+  const compress = opts.compressor.create();
+  const desc = await store.put([tarStream(onceEach(entries)), diff, ...compress], {
     mediaType: opts.compressor.mediaType,
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    // Uncompressed, the tar is the blob: its one hash is both the diff_id and the digest.
+    ...(compress.length === 0 ? { hashedBy: diff } : {}),
   });
   const { digest: diffId, size: uncompressedSize } = diff.result();
   return { ...desc, diffId, uncompressedSize };

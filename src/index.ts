@@ -32,6 +32,7 @@ export { IgnoreMatcher } from './dockerfile/ignore.js';
 export { TRANSPORTS, resolveImage, stageImage } from './dockerfile/from.js';
 export type { LocalImage, ResolveContext, Transport } from './dockerfile/from.js';
 export { tarStream, readTar } from './tar.js';
+export type { TarStreamOptions } from './tar.js';
 export { parsePlatform, hostPlatform, formatPlatform, platformMatches } from './platform.js';
 export { checkRefName, isBareTag } from './ref.js';
 export { parseCommand, splitWords } from './words.js';

@@ -73,8 +73,8 @@ interface ManifestItem {
  * archive; what fails later (a blob changed meanwhile) destroys the stream with the error.
  */
 export async function writeArchive(images: readonly ArchiveImage[], output: string | NodeJS.WritableStream, opts: ArchiveWriteOptions = {}): Promise<DockerArchiveImage[]> {
+  // The format was checked by the sink, before anything was read.
   const format = opts.format ?? 'v1';
-  if (format !== 'v1' && format !== 'oci') throw new UserError(`--format ${String(format)}: expected v1 or oci`, 'EUSAGE');
   const emit = opts.onEvent ?? (() => undefined);
   // v1 holds layers uncompressed: each is decompressed once, into a private folder beside the
   // output (in TMPDIR for a stream), and the archive is copied from there; into a file, the layer

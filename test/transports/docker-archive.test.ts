@@ -98,6 +98,7 @@ test('oci -> docker-archive names the image NAME:TAG; docker-archive -> docker-a
   await assert.rejects(new DockerArchiveSink(path.join(dir, 'x.tar')).write([{ node: hello, tags: ['a:1'] }, { node: other, tags: ['a'] }, { node: other, tags: ['docker.io/library/a:1'] }]), /^UserError: a:1: names two different images \(sha256:[0-9a-f]{64} and sha256:[0-9a-f]{64}\)$/);
   const twice = await new DockerArchiveSink(path.join(dir, 'twice.tar')).write([{ node: hello, tags: ['a:1'] }, { node: hello, tags: ['b:2', 'a'] }]);
   assert.deepEqual(twice.images.map((i) => i.repoTags), [['a:1', 'b:2', 'a:latest']]);
+  await assert.rejects(copyImage(`oci:${layout}:hello:latest`, `docker-archive:${dir}/x.tar`, { dockerFormat: 'v2' as never }), /^UserError: --format v2: expected v1 or oci$/);
   await assert.rejects(copyImage(`oci:${layout}:hello:latest`, `docker-archive:${dir}/x.tar:@0`), /@N names an image to read/);
   await assert.rejects(copyImage(`oci:${layout}:hello:latest`, `docker-archive:${dir}/x.tar:hello@sha256:${'a'.repeat(64)}`), /by tag, not by digest/);
   await assert.rejects(fs.stat(path.join(dir, 'x.tar')));

@@ -44,7 +44,7 @@ export type { ErrorCode } from './errors.js';
 export { writeDockerArchive, CONTAINERD_IMAGE_NAME } from './docker/write.js';
 export type { DockerArchiveEvent, DockerArchiveFormat, DockerArchiveImage, DockerArchiveOptions, DockerArchiveResult } from './docker/write.js';
 export { importDockerArchive, MAX_MANIFEST_JSON_BYTES } from './docker/read.js';
-export type { ImportEvent, ImportOptions, ImportResult, ImportedImage } from './docker/read.js';
+export type { ImportEvent, ImportOptions, ImportResult } from './docker/read.js';
 export { legacyLayers, chainIds } from './docker/legacy.js';
 export type { LegacyLayer } from './docker/legacy.js';
 export { pushImage, pullImage, login, RegistryClient, RegistryError, parseRegistryRef, parseChallenges, findCredentials } from './registry/index.js';

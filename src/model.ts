@@ -100,6 +100,8 @@ export interface SinkResult {
 export interface ImageSink {
   readonly name: string;
   write(entries: readonly SinkEntry[]): Promise<SinkResult>;
+  /** Told where the images come from before `write`: a registry mounts blobs from a sibling repository instead of uploading them. */
+  readFrom?(source: ImageSource): void;
   /** Release what the sink holds; after a failed write, remove what it staged. Safe to call twice. */
   close(): Promise<void>;
 }

@@ -8,7 +8,7 @@ import type { ImageConfig, ImageManifest } from './image.js';
 import { parseJsonInput } from './json.js';
 import type { ImageIndex } from './layout.js';
 import { MAX_JSON_BYTES } from './limits.js';
-import type { ArtifactNode, Blob, Image, ImageNode, ImageSource, IndexNode, Layer } from './model.js';
+import { imagesOf, type ArtifactNode, type Blob, type Image, type ImageNode, type ImageSource, type IndexNode, type Layer } from './model.js';
 import { bestMatch, formatPlatform, hostPlatform, platformMatches } from './platform.js';
 import { checkInput, type SchemaName } from './schema.js';
 
@@ -63,6 +63,38 @@ export async function resolveImage(source: ImageSource, ref: string | undefined,
   return node as Image;
 }
 
+/**
+ * Among candidate descriptors (entries of index.json that share a name, say), the image for the
+ * platform (default this host's), recursing into indexes: what `resolveImage` does after lookup.
+ */
+export async function resolveAmong(source: ImageSource, candidates: readonly Descriptor[], opts: { platform?: Platform; where: string }): Promise<Image> {
+  if (candidates.length === 0) throw new UserError(`${opts.where}: no such image`, 'ENOTFOUND');
+  return chooseImage(source, candidates, opts.platform, opts.where, 0);
+}
+
+/**
+ * The one image of a node already read, for a sink that holds single-platform images (a docker
+ * archive): an index is resolved to `platform` (default this host's) as `resolveImage` would.
+ */
+export function imageOfNode(node: ImageNode, platform?: Platform): Image {
+  if (node.kind === 'image') return node;
+  if (node.kind === 'artifact') {
+    throw new UserError(`${node.where}: ${node.descriptor.digest} is an artifact (no image config), not an image`, 'EUNSUPPORTED');
+  }
+  const images = imagesOf(node);
+  if (images.length === 0) throw new UserError(`${node.where}: holds no image manifest`, 'ENOTFOUND');
+  if (images.length === 1 && platform === undefined) return images[0]!;
+  const want = platform ?? hostPlatform();
+  const chosen = bestMatch(want, images.map((i) => i.descriptor));
+  if (!chosen) throw noImageFor(node.where, want, images.map((i) => i.descriptor));
+  return images.find((i) => i.descriptor === chosen)!;
+}
+
+function noImageFor(where: string, want: Platform, have: readonly Descriptor[]): UserError {
+  const list = have.map((d) => (d.platform ? formatPlatform(d.platform) : 'unknown')).join(', ');
+  return new UserError(`${where}: no image for ${formatPlatform(want)} (it has ${list}); choose one with --platform`, 'ENOTFOUND');
+}
+
 /** Among candidate descriptors (index entries), the image for the platform, recursing into indexes. */
 async function chooseImage(source: ImageSource, candidates: readonly Descriptor[], platform: Platform | undefined, where: string, depth: number): Promise<Image> {
   if (depth > MAX_INDEX_DEPTH) throw new UserError(`${where}: image indexes nested more than ${MAX_INDEX_DEPTH} deep`, 'EINPUT');
@@ -83,10 +115,7 @@ async function chooseImage(source: ImageSource, candidates: readonly Descriptor[
   // An entry with no platform in its descriptor is placed by its config, as docker and skopeo do.
   const placed = await Promise.all(images.map(async (d) => (d.platform ? d : { ...d, platform: await configPlatformOf(source, d, where) })));
   const chosen = bestMatch(want, placed);
-  if (!chosen) {
-    const have = placed.map((d) => (d.platform ? formatPlatform(d.platform) : 'unknown')).join(', ');
-    throw new UserError(`${where}: no image for ${formatPlatform(want)} (it has ${have}); choose one with --platform`, 'ENOTFOUND');
-  }
+  if (!chosen) throw noImageFor(where, want, placed);
   const image = await readImage(source, images[placed.indexOf(chosen)]!, where);
   if (platform && !platformMatches(platform, image.platform)) {
     throw new UserError(`${where}: the image is for ${formatPlatform(image.platform)}, not ${formatPlatform(platform)}`, 'ENOTFOUND');

@@ -57,18 +57,18 @@ export function fromDockerCommand(io: Io, argv: readonly string[], setStatus: (s
           },
         });
         if (args.json) {
-          const images = result.images.map((i) => ({
-            digest: i.manifest.digest,
-            size: i.manifest.size,
-            mediaType: i.manifest.mediaType,
-            tags: i.tags,
-            platform: i.platform,
-            config: { digest: i.config.digest, size: i.config.size },
-            layers: i.layers.map((l) => ({ digest: l.digest, diff_id: l.diffId, size: l.size, mediaType: l.mediaType })),
+          const images = result.images.map(({ image, tags }) => ({
+            digest: image.descriptor.digest,
+            size: image.descriptor.size,
+            mediaType: image.descriptor.mediaType,
+            tags,
+            platform: image.platform,
+            config: { digest: image.configDescriptor.digest, size: image.configDescriptor.size },
+            layers: image.layers.map(({ descriptor: l }) => ({ digest: l.digest, diff_id: l.diffId, size: l.size, mediaType: l.mediaType })),
           }));
           io.stdout(`${JSON.stringify({ layout: result.layout, moved, images }, null, 2)}\n`);
         } else {
-          for (const image of result.images) io.stdout(`${[image.manifest.digest, ...image.tags].join(' ')}\n`);
+          for (const { image, tags } of result.images) io.stdout(`${[image.descriptor.digest, ...tags].join(' ')}\n`);
         }
       } finally {
         progress.finish();

@@ -1,4 +1,4 @@
-// Layers of a layout read back as uncompressed tars: one verifying pass (diff_id, size, framing)
+// Layers read back as uncompressed tars: one verifying pass (diff_id, size, framing)
 // before an archive is written, spooling the tar to a private file that the archive is copied from.
 import { counting } from '../streams.js';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -9,12 +9,13 @@ import { compressionOfMediaType, decompressor } from '../compress.js';
 import { Hasher, type Digest } from '../digest.js';
 import type { Descriptor } from '../descriptor.js';
 import { fileError, UserError } from '../errors.js';
-import { BlobStore, VerifyingStream } from '../store.js';
+import type { Layer } from '../model.js';
+import { VerifyingStream } from '../store.js';
 import { TarFraming } from './framing.js';
 
 export interface MeasuredLayer {
   /** The layer as the manifest gives it. */
-  blob: Descriptor;
+  layer: Layer;
   diffId: Digest;
   /** Bytes of the uncompressed tar: what a tar header in the archive must announce. */
   size: number;
@@ -34,17 +35,18 @@ function compressionOf(blob: Descriptor, where: string) {
  * into that stream (the archive being written, at the layer's place). A diff_id that differs from
  * the config's is an error naming both.
  */
-export async function measureLayer(store: BlobStore, blob: Descriptor, expected: Digest, where: string, spool?: string | Writable, onBytes?: (read: number) => void): Promise<MeasuredLayer> {
-  const kind = compressionOf(blob, where);
+export async function measureLayer(layer: Layer, where: string, spool?: string | Writable, onBytes?: (read: number) => void): Promise<MeasuredLayer> {
+  const expected = layer.descriptor.diffId;
+  const kind = compressionOf(layer.descriptor, where);
   const diff = new Hasher();
   try {
     const framing = new TarFraming(where);
     const counted = onBytes ? [counting(onBytes)] : [];
     if (spool === undefined) {
-      await pipeline([store.open(blob), ...counted, decompressor(kind, where), diff, framing]);
+      await pipeline([layer.open(), ...counted, decompressor(kind, where), diff, framing]);
     } else {
       const sink = typeof spool === 'string' ? createWriteStream(spool, { flags: 'wx', mode: 0o600 }) : spool;
-      await pipeline([store.open(blob), ...counted, decompressor(kind, where), diff, tee(framing), sink]);
+      await pipeline([layer.open(), ...counted, decompressor(kind, where), diff, tee(framing), sink]);
     }
   } catch (err) {
     if (typeof spool === 'string' && (err as NodeJS.ErrnoException).path === spool) throw fileError(spool, err);
@@ -54,7 +56,7 @@ export async function measureLayer(store: BlobStore, blob: Descriptor, expected:
   if (digest !== expected) {
     throw new UserError(`${where}: the uncompressed layer hashes to ${digest}, but the config's rootfs.diff_ids says ${expected}`, 'EDIGEST');
   }
-  return { blob, diffId: digest, size, ...(typeof spool === 'string' ? { file: spool } : {}) };
+  return { layer, diffId: digest, size, ...(typeof spool === 'string' ? { file: spool } : {}) };
 }
 
 /**
@@ -128,11 +130,11 @@ function tee(sink: Writable): Transform {
  * The uncompressed tar of a measured layer: its spool file, or else the blob decompressed again,
  * failing at its end if it is not the bytes measured.
  */
-export function openUncompressed(store: BlobStore, layer: MeasuredLayer, where: string): Readable {
+export function openUncompressed(layer: MeasuredLayer, where: string): Readable {
   // Our own file, in a folder only we can write: the bytes verified, with nothing to check again.
   if (layer.file !== undefined) return createReadStream(layer.file, { highWaterMark: 1024 * 1024 });
-  const kind = compressionOf(layer.blob, where);
-  const source = store.open(layer.blob);
+  const kind = compressionOf(layer.layer.descriptor, where);
+  const source = layer.layer.open();
   const inflate = decompressor(kind, where);
   const check = new VerifyingStream(layer.diffId, layer.size, `${where} (uncompressed, diff_id ${layer.diffId})`);
   source.on('error', (err) => check.destroy(asLayerError(err, where, kind) as Error));

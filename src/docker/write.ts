@@ -1,62 +1,26 @@
-// Writing a layout's images as a docker-save archive, legacy (v1) or docker 25+ (oci): every layer
-// verified (for v1, spooled uncompressed) first, then one tar whose manifest.json and repositories come last.
-import { createReadStream, createWriteStream } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import * as fs from 'node:fs/promises';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { Readable, type Transform, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { digestHex, type Digest } from '../digest.js';
-import { MediaType, type Descriptor, type Platform } from '../descriptor.js';
-import type { Entry } from '../entries.js';
-import { fileError, UserError } from '../errors.js';
-import { canonicalJson } from '../json.js';
-import { Layout, LAYOUT_VERSION, type ImageIndex } from '../layout.js';
-import { familiarName, fullName, repositoryName } from '../ref.js';
-import { assertValid } from '../schema.js';
-import { removeStaleTemps, syncDir, tempPath, type BlobStore } from '../store.js';
-import { onInterrupt } from '../cleanup.js';
-import { counting } from '../streams.js';
-import { entryHeader, tarStream } from '../tar.js';
-import { legacyLayers } from './legacy.js';
-import { measureLayer, openUncompressed, PositionalWriter, writeAt, type MeasuredLayer } from './layers.js';
-import { selectImages, type SelectedImage } from './select.js';
+// to-docker: a layout's images as a docker-save archive, composed of a layout source, the one
+// resolver and the docker-archive sink; here only which images go in, under which docker names.
+import type { Descriptor, Platform } from '../descriptor.js';
+import { REF_NAME_ANNOTATION } from '../descriptor.js';
+import { UserError, usageError } from '../errors.js';
+import type { Layout } from '../layout.js';
+import type { SinkEntry } from '../model.js';
+import { familiarName, fullName, isBareTag, parseDockerRef, withDefaultTag, type DockerRef } from '../ref.js';
+import { resolveAmong } from '../resolve.js';
+import { DockerArchiveSink } from '../transports/docker-archive.js';
+import { LayoutSource } from '../transports/layout.js';
+import type { ArchiveWriteOptions, DockerArchiveFormat, DockerArchiveImage } from './archive-write.js';
 
-export type DockerArchiveFormat = 'v1' | 'oci';
+export { CONTAINERD_IMAGE_NAME } from './archive-write.js';
+export type { DockerArchiveEvent, DockerArchiveFormat, DockerArchiveImage } from './archive-write.js';
 
-/** containerd's annotation for an image's full name, which docker 25+ archives carry. */
-export const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
-
-export interface DockerArchiveOptions {
-  /** Images to take, by ref name; default every image with a ref name. */
+export interface DockerArchiveOptions extends ArchiveWriteOptions {
+  /** Images to take, by ref name (`hello:latest`, or `app:v1` for an image whose ref name is the bare tag `v1`); `@sha256:…` an untagged one. */
   tags?: readonly string[];
   /** The repository for bare-tag ref names (`v1` becomes `NAME:v1`). */
   name?: string;
   /** The platform an image index is resolved to; default this host's. */
   platform?: Platform;
-  /** v1: docker before 25 (the default); oci: docker 25 and later, also an OCI layout. */
-  format?: DockerArchiveFormat;
-  /** How many layers are read at once in the measuring pass. */
-  concurrency?: number;
-  onEvent?: (event: DockerArchiveEvent) => void;
-}
-
-export type DockerArchiveEvent =
-  | { type: 'warning'; message: string }
-  | { type: 'layer-verified'; layer: string; diffId: Digest; size: number }
-  /** Measuring a layer before writing: `bytes` of its blob's `total` read so far. */
-  | { type: 'layer-measure'; layer: string; bytes: number; total: number }
-  /** The archive being written: bytes out so far. */
-  | { type: 'archive-progress'; bytes: number }
-  | { type: 'archive-done'; bytes: number };
-
-export interface DockerArchiveImage {
-  /** The image ID docker reports: the config digest. */
-  config: Digest;
-  manifest: Digest;
-  /** As manifest.json holds them (docker's familiar form: hello:latest). */
-  repoTags: string[];
 }
 
 export interface DockerArchiveResult {
@@ -64,449 +28,158 @@ export interface DockerArchiveResult {
   images: DockerArchiveImage[];
 }
 
-/** One item of manifest.json. */
-interface ManifestItem {
-  Config: string;
-  RepoTags: string[];
-  Layers: string[];
-}
-
 /**
- * Write the layout's images as a docker-save archive into `output`: a file path (written under a
- * temporary name beside it and renamed, so a failure leaves no file) or a stream. Every layer is
- * read and verified before the first byte is written, so a bad layout gives an error, not a
- * broken archive; what fails later (a blob changed meanwhile) destroys the stream with the error.
+ * Write the layout's images (every one with a ref name, or those `tags` names) as a docker-save
+ * archive into `output`: a file path (written under a temporary name and renamed, so a failure
+ * leaves no file) or a stream. Every layer is verified before the first byte is written.
  */
-export async function writeDockerArchive(
-  layout: string | Layout,
-  output: string | NodeJS.WritableStream,
-  opts: DockerArchiveOptions = {},
-): Promise<DockerArchiveResult> {
+export async function writeDockerArchive(layout: string | Layout, output: string | NodeJS.WritableStream, opts: DockerArchiveOptions = {}): Promise<DockerArchiveResult> {
   const format = opts.format ?? 'v1';
-  if (format !== 'v1' && format !== 'oci') throw new UserError(`--format ${String(format)}: expected v1 or oci`, 'EUSAGE');
-  const emit = opts.onEvent ?? (() => undefined);
-  const opened = typeof layout === 'string' ? await Layout.open(layout) : layout;
-  const images = await selectImages(opened, {
-    ...(opts.tags ? { tags: opts.tags } : {}),
-    ...(opts.name !== undefined ? { name: opts.name } : {}),
-    ...(opts.platform ? { platform: opts.platform } : {}),
-    warn: (message) => emit({ type: 'warning', message }),
-  });
-  // v1 holds layers uncompressed: each is decompressed once, into a private folder beside the
-  // output (in TMPDIR for a stream), and the archive is copied from there; into a file, the layer
-  // being written goes straight to its place in the archive's temp file, and only those another
-  // worker reads ahead meanwhile pass through the folder.
-  const spool = format === 'v1' ? await makeSpool(output) : undefined;
-  const forgetSpool = spool === undefined ? undefined : onInterrupt(() => fs.rm(spool, { recursive: true, force: true }));
-  try {
-    if (spool !== undefined && typeof output === 'string') {
-      await writeLegacyInPlace(opened.store, images, output, spool, opts.concurrency ?? 2, emit);
-      // Written as the layers were verified, so there is no separate copy to show: just its size.
-      const { size } = await fs.stat(output);
-      emit({ type: 'archive-progress', bytes: size });
-      emit({ type: 'archive-done', bytes: size });
-    } else {
-      const measured = await measureAll(opened.store, images, opts.concurrency ?? 2, emit, spool);
-      const entries = format === 'v1' ? streamedLegacyEntries(opened.store, images, measured) : ociEntries(opened.store, images);
-      let written = 0;
-      await writeTar(tarStream(entries), output, counting((bytes) => emit({ type: 'archive-progress', bytes: (written = bytes) })));
-      emit({ type: 'archive-done', bytes: written });
-    }
-  } finally {
-    if (spool !== undefined) await fs.rm(spool, { recursive: true, force: true });
-    forgetSpool?.();
-  }
-  return {
+  const sink = new DockerArchiveSink(output, {
     format,
-    images: images.map((i) => ({ config: i.config.digest, manifest: i.manifest.digest, repoTags: i.names.map(familiarName) })),
-  };
-}
-
-/** Every distinct layer (by blob digest) read once: diff_id checked, uncompressed size learnt. */
-/** One layer verified (into `sink`, when given), with its progress told as it goes. */
-async function verifyLayer(
-  store: BlobStore,
-  job: { blob: Descriptor; diffId: Digest; where: string },
-  emit: (e: DockerArchiveEvent) => void,
-  sink?: string | Writable,
-): Promise<MeasuredLayer> {
-  emit({ type: 'layer-measure', layer: job.where, bytes: 0, total: job.blob.size });
-  const layer = await measureLayer(store, job.blob, job.diffId, job.where, sink, (bytes) => emit({ type: 'layer-measure', layer: job.where, bytes, total: job.blob.size }));
-  emit({ type: 'layer-verified', layer: job.where, diffId: layer.diffId, size: layer.size });
-  return layer;
-}
-
-async function measureAll(
-  store: BlobStore,
-  images: SelectedImage[],
-  concurrency: number,
-  emit: (e: DockerArchiveEvent) => void,
-  spool: string | undefined,
-): Promise<Map<Digest, MeasuredLayer>> {
-  const jobs = new Map<Digest, { blob: Descriptor; diffId: Digest; where: string }>();
-  for (const image of images) {
-    image.layers.forEach((blob, i) => {
-      if (!jobs.has(blob.digest)) jobs.set(blob.digest, { blob, diffId: image.diffIds[i]!, where: layerName(image, i) });
-    });
+    ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+    ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+  });
+  const source = typeof layout === 'string' ? await LayoutSource.open(layout) : new LayoutSource(layout);
+  try {
+    const emit = opts.onEvent ?? (() => undefined);
+    const entries = await selectImages(source, { ...opts, warn: (message) => emit({ type: 'warning', message }) });
+    const result = await sink.write(entries);
+    return { format, images: result.images };
+  } finally {
+    await source.close();
+    await sink.close();
   }
-  const out = new Map<Digest, MeasuredLayer>();
-  const queue = [...jobs.values()];
-  const worker = async () => {
-    for (let job = queue.shift(); job; job = queue.shift()) {
-      const file = spool === undefined ? undefined : path.join(spool, `${digestHex(job.blob.digest)}.tar`);
-      out.set(job.blob.digest, await verifyLayer(store, job, emit, file));
+}
+
+interface SelectOptions {
+  tags?: readonly string[];
+  name?: string;
+  platform?: Platform;
+  warn: (message: string) => void;
+}
+
+/** What goes in, as the ref names ask: how it was named (for messages), its index.json entries, its docker name. */
+interface Wanted {
+  label: string;
+  entries: Descriptor[];
+  name?: DockerRef;
+}
+
+/** The images to export, each resolved to one platform by the resolver, with the docker name it goes in under. */
+async function selectImages(source: LayoutSource, opts: SelectOptions): Promise<SinkEntry[]> {
+  const root = source.layout.root;
+  const index = await source.layout.readIndex();
+  const named = index.manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] !== undefined);
+  const explicit = Boolean(opts.tags && opts.tags.length > 0);
+  const wanted = explicit ? byTags(named, opts.tags!, root, index.manifests) : byRefNames(named, opts.name, opts.warn);
+  const none = () => new UserError(`${root}: no image with a ref name in index.json to export (name one with --tag)`, 'ENOTFOUND');
+  if (wanted.length === 0) throw none();
+  const out: SinkEntry[] = [];
+  for (const w of wanted) {
+    try {
+      const image = await resolveAmong(source, w.entries, { ...(opts.platform ? { platform: opts.platform } : {}), where: w.label });
+      out.push({ node: image, tags: w.name ? [familiarName(w.name)] : [] });
+    } catch (err) {
+      // An artifact beside the images (a signature, an SBOM) is left out unless it was asked for.
+      if (explicit || !(err instanceof UserError) || err.code !== 'EUNSUPPORTED') throw err;
+      opts.warn(`${err.message}; left out`);
     }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, queue.length)) }, worker));
+  }
+  if (out.length === 0) throw none();
   return out;
 }
 
-/**
- * A new folder, readable by us alone, for the uncompressed layers: beside a file output, so on its
- * disk. Named as every temp file is (our pid in it), so a later run sweeps what a killed one left.
- */
-async function makeSpool(output: string | NodeJS.WritableStream): Promise<string> {
-  const dir = typeof output === 'string' ? path.dirname(path.resolve(output)) : os.tmpdir();
+/** A layout ref name as a docker reference with a tag, or undefined when it is not one. */
+function asDockerName(ref: string): DockerRef | undefined {
+  if (isBareTag(ref)) return undefined;
   try {
-    await removeStaleTemps(dir);
-    const spool = tempPath(dir);
-    await fs.mkdir(spool, { mode: 0o700 });
-    return spool;
-  } catch (err) {
-    throw fileError(dir, err);
+    const parsed = parseDockerRef(ref, 'ref name');
+    return parsed.digest === undefined ? withDefaultTag(parsed) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
-function layerName(image: SelectedImage, i: number): string {
-  const label = image.names[0] ? familiarName(image.names[0]) : image.manifest.digest;
-  return `${label}: layer ${i} (${image.layers[i]!.digest})`;
+/** Every ref name of the layout, grouped (several entries may share one, one per platform). */
+function byRefNames(named: Descriptor[], repo: string | undefined, warn: (m: string) => void): Wanted[] {
+  const repoRef = repo === undefined ? undefined : parseRepository(repo);
+  const out: Wanted[] = [];
+  for (const [ref, entries] of groupByRef(named)) {
+    const docker = asDockerName(ref);
+    if (docker) {
+      out.push({ label: ref, entries, name: docker });
+    } else if (isBareTag(ref) && repoRef) {
+      out.push({ label: ref, entries, name: checkedTag(repoRef, ref) });
+    } else {
+      warn(
+        isBareTag(ref)
+          ? `ref name ${JSON.stringify(ref)} is a bare tag with no repository: the image goes in untagged (name it with --name REPO or --tag REPO:${ref})`
+          : `ref name ${JSON.stringify(ref)} is not a docker image name: the image goes in untagged (name it with --tag)`,
+      );
+      out.push({ label: ref, entries });
+    }
+  }
+  return out;
 }
 
-const MTIME = 0;
-
-function dirEntry(p: string): Entry {
-  return { path: p, type: 'directory', mode: 0o755, uid: 0, gid: 0, uname: '', gname: '', mtime: MTIME, size: 0 };
-}
-
-function bytesEntry(p: string, data: Buffer): Entry {
-  return { path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: MTIME, size: data.length, open: () => Readable.from([data]) };
-}
-
-function streamEntry(p: string, size: number, open: () => Readable): Entry {
-  return { path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: MTIME, size, open };
-}
-
-function symlinkEntry(p: string, target: string): Entry {
-  return { path: p, type: 'symlink', mode: 0o777, uid: 0, gid: 0, uname: '', gname: '', mtime: MTIME, size: 0, linkname: target };
-}
-
-/** Where a layer's uncompressed tar goes in the legacy form, its size not known before it is read. */
-interface LayerSlot {
-  slot: true;
-  path: string;
-  blob: Descriptor;
-  diffId: Digest;
-  where: string;
-}
-
-function isSlot(item: Entry | LayerSlot): item is LayerSlot {
-  return 'slot' in item;
-}
-
-/** The legacy entries with each layer slot filled from the measured (and spooled) layers. */
-async function* streamedLegacyEntries(store: BlobStore, images: SelectedImage[], measured: Map<Digest, MeasuredLayer>): AsyncGenerator<Entry> {
-  for await (const item of legacyEntries(images)) {
-    if (!isSlot(item)) {
-      yield item;
+/** The images --tag names: a ref name equal as a docker name, else one that is the bare tag. */
+function byTags(named: Descriptor[], tags: readonly string[], root: string, all: readonly Descriptor[]): Wanted[] {
+  const groups = groupByRef(named);
+  const out: Wanted[] = [];
+  for (const tag of tags) {
+    if (tag.startsWith('@')) {
+      out.push({ label: tag, entries: [byDigest(tag, all, root)] });
       continue;
     }
-    const m = measured.get(item.blob.digest)!;
-    yield streamEntry(item.path, m.size, () => openUncompressed(store, m, item.where));
-  }
-}
-
-/**
- * The legacy form: `<id>/{VERSION,json,layer.tar}` per layer (a layer whose bytes are already in
- * the archive is a relative symlink to its first copy), `<config hex>.json` per image, then
- * manifest.json and repositories.
- */
-async function* legacyEntries(images: SelectedImage[]): AsyncGenerator<Entry | LayerSlot> {
-  const written = new Set<string>();
-  const firstCopy = new Map<Digest, string>();
-  const manifest: ManifestItem[] = [];
-  const repositories: Record<string, Record<string, string>> = {};
-  for (const image of images) {
-    const legacy = legacyLayers(image.diffIds, image.configBytes);
-    for (const [i, layer] of legacy.entries()) {
-      if (written.has(layer.id)) continue;
-      written.add(layer.id);
-      yield dirEntry(layer.id);
-      yield bytesEntry(`${layer.id}/VERSION`, Buffer.from('1.0'));
-      yield bytesEntry(`${layer.id}/json`, layer.json);
-      const first = firstCopy.get(layer.diffId);
-      if (first !== undefined) {
-        yield symlinkEntry(`${layer.id}/layer.tar`, `../${first}/layer.tar`);
-      } else {
-        firstCopy.set(layer.diffId, layer.id);
-        yield { slot: true, path: `${layer.id}/layer.tar`, blob: image.layers[i]!, diffId: layer.diffId, where: layerName(image, i) };
-      }
+    const want = parseDockerRef(tag, '--tag');
+    if (want.digest !== undefined) throw usageError(`--tag ${tag}: names a digest, not a tag`);
+    const name = withDefaultTag(want);
+    let entries = [...groups].filter(([ref]) => {
+      const d = asDockerName(ref);
+      return d !== undefined && fullName(d) === fullName(name);
+    }).flatMap(([, e]) => e);
+    if (entries.length === 0) entries = groups.get(name.tag!) ?? [];
+    if (entries.length === 0) {
+      const refs = [...groups.keys()];
+      throw new UserError(
+        `--tag ${tag}: no image in ${root} has that ref name${refs.length > 0 ? ` (it has ${refs.map((r) => JSON.stringify(r)).join(', ')})` : ' (it has no ref names)'}`,
+        'ENOTFOUND',
+      );
     }
-    const configName = `${digestHex(image.config.digest)}.json`;
-    if (!written.has(configName)) {
-      written.add(configName);
-      yield bytesEntry(configName, image.configBytes);
-    }
-    manifest.push({ Config: configName, RepoTags: image.names.map(familiarName), Layers: legacy.map((l) => `${l.id}/layer.tar`) });
-    const top = legacy[legacy.length - 1];
-    for (const name of image.names) {
-      if (top) (repositories[repositoryName(name, true)] ??= {})[name.tag!] = top.id;
-    }
+    out.push({ label: tag, entries, name });
   }
-  yield* closingDocuments(manifest, repositories);
-}
-
-/**
- * The docker 25+ form: an OCI layout whose blobs are the layout's own (layers as they are,
- * manifests byte for byte), index.json naming each tag as docker does, and a manifest.json whose
- * Config and Layers point into blobs/.
- */
-async function* ociEntries(store: BlobStore, images: SelectedImage[]): AsyncGenerator<Entry> {
-  const written = new Set<Digest>();
-  const manifest: ManifestItem[] = [];
-  const repositories: Record<string, Record<string, string>> = {};
-  const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.index, manifests: [] };
-  const blob = (d: Digest) => `blobs/sha256/${digestHex(d)}`;
-  yield dirEntry('blobs');
-  yield dirEntry('blobs/sha256');
-  for (const image of images) {
-    for (const layer of image.layers) {
-      if (written.has(layer.digest)) continue;
-      written.add(layer.digest);
-      yield streamEntry(blob(layer.digest), layer.size, () => store.open(layer));
-    }
-    for (const [d, bytes] of [[image.config.digest, image.configBytes], [image.manifest.digest, image.manifestBytes]] as const) {
-      if (written.has(d)) continue;
-      written.add(d);
-      yield bytesEntry(blob(d), bytes);
-    }
-    manifest.push({ Config: blob(image.config.digest), RepoTags: image.names.map(familiarName), Layers: image.layers.map((l) => blob(l.digest)) });
-    const entry: Descriptor = { mediaType: image.manifest.mediaType, digest: image.manifest.digest, size: image.manifest.size };
-    if (image.platform) entry.platform = image.platform;
-    if (image.names.length === 0) index.manifests.push(entry);
-    for (const name of image.names) {
-      index.manifests.push({ ...entry, annotations: { [CONTAINERD_IMAGE_NAME]: fullName(name), 'org.opencontainers.image.ref.name': name.tag! } });
-      const top = image.diffIds[image.diffIds.length - 1];
-      if (top) (repositories[repositoryName(name, true)] ??= {})[name.tag!] = digestHex(top);
-    }
-  }
-  assertValid('image-index', index, 'index.json of the archive');
-  yield bytesEntry('index.json', canonicalJson(index));
-  yield* closingDocuments(manifest, repositories, canonicalJson({ imageLayoutVersion: LAYOUT_VERSION }));
-}
-
-function* closingDocuments(manifest: ManifestItem[], repositories: Record<string, Record<string, string>>, ociLayout?: Buffer): Generator<Entry> {
-  assertValid('docker-manifest', manifest, 'manifest.json');
-  yield bytesEntry('manifest.json', canonicalJson(manifest));
-  if (ociLayout) yield bytesEntry('oci-layout', ociLayout);
-  if (Object.keys(repositories).length > 0) {
-    assertValid('docker-repositories', repositories, 'repositories');
-    yield bytesEntry('repositories', canonicalJson(repositories));
-  }
-}
-
-/** The tar into a file (temporary name, fsync, rename) or into a stream. */
-async function writeTar(tar: Readable, output: string | NodeJS.WritableStream, counter: Transform): Promise<void> {
-  if (typeof output !== 'string') {
-    await pipeline(tar, counter, output);
-    return;
-  }
-  const dir = path.dirname(path.resolve(output));
-  // What killed runs (SIGKILL, a power cut) left beside the output: their pid in the name is gone.
-  await removeStaleTemps(dir);
-  const tmp = tempPath(dir);
-  const forget = onInterrupt(() => fs.rm(tmp, { force: true }));
-  try {
-    await pipeline(tar, counter, createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }));
-    await fs.rename(tmp, output);
-    await syncDir(dir);
-  } catch (err) {
-    tar.destroy();
-    await fs.rm(tmp, { force: true });
-    throw fileError(output, err);
-  } finally {
-    forget();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// v1 into a file: each layer decompressed once, straight into its place
-
-/**
- * The legacy archive written into a temp file beside `output` and renamed into place, so nothing
- * reaches `output` before every layer is verified. A layer's bytes are written where they belong
- * as they are verified, and its header, which needs their size, after them; the bytes of the
- * other entries are those tarStream writes (entryHeader), so the archive is the one a stream gets.
- */
-async function writeLegacyInPlace(
-  store: BlobStore,
-  images: SelectedImage[],
-  output: string,
-  spool: string,
-  concurrency: number,
-  emit: (e: DockerArchiveEvent) => void,
-): Promise<void> {
-  const items: (Entry | LayerSlot)[] = [];
-  for await (const item of legacyEntries(images)) items.push(item);
-  const slots = items.filter(isSlot);
-  // Blobs no slot reads (a second blob of a diff_id already written) are verified all the same.
-  const inSlots = new Set(slots.map((s) => s.blob.digest));
-  const others = new Map<Digest, LayerSlot>();
-  for (const image of images) {
-    image.layers.forEach((blob, i) => {
-      if (!inSlots.has(blob.digest) && !others.has(blob.digest)) {
-        others.set(blob.digest, { slot: true, path: '', blob, diffId: image.diffIds[i]!, where: layerName(image, i) });
-      }
-    });
-  }
-  const dir = path.dirname(path.resolve(output));
-  await removeStaleTemps(dir);
-  const tmp = tempPath(dir);
-  const forget = onInterrupt(() => fs.rm(tmp, { force: true }));
-  let handle: FileHandle | undefined;
-  // The slots a reader-ahead took, from the last one back, spooled: [slot index] → its layer.
-  const ahead = new Map<number, Promise<MeasuredLayer>>();
-  let next = 0;
-  let stop = false;
-  const verifyOthers = async () => {
-    for (const other of others.values()) {
-      if (stop) return;
-      others.delete(other.blob.digest);
-      await verifyLayer(store, other, emit);
-    }
-  };
-  const readAhead = async () => {
-    await verifyOthers();
-    for (let last = slots.length - 1; !stop && last > next; last--) {
-      if (ahead.has(last)) continue;
-      const slot = slots[last]!;
-      const job = verifyLayer(store, slot, emit, path.join(spool, `${last}.tar`));
-      ahead.set(last, job);
-      await job;
-    }
-  };
-  // A layer's error is reported as it is; only the archive file's own are named after `output`.
-  const fromLayers = new WeakSet<object>();
-  const tracked = <T>(p: Promise<T>): Promise<T> =>
-    p.catch((err: unknown) => {
-      if (typeof err === 'object' && err !== null) fromLayers.add(err);
-      throw err;
-    });
-  const readers = Array.from({ length: Math.max(0, concurrency - 1) }, () => tracked(readAhead()));
-  // A reader's failure ends the writing at its next layer; the writer's stops the readers taking more.
-  let failure: unknown;
-  const readersDone = Promise.all(readers);
-  readersDone.catch((err: unknown) => {
-    failure ??= err;
-  });
-  try {
-    // Read as well as written: a layer past 8 GiB is moved up in place to make room for its PAX header.
-    handle = await fs.open(tmp, 'wx+', 0o644);
-    const out = handle;
-    let position = 0;
-    let pending: Buffer[] = [];
-    let pendingLength = 0;
-    const add = (b: Buffer) => {
-      pending.push(b);
-      pendingLength += b.length;
-    };
-    const flush = async () => {
-      if (pendingLength === 0) return;
-      await writeAt(out, Buffer.concat(pending, pendingLength), position);
-      position += pendingLength;
-      pending = [];
-      pendingLength = 0;
-    };
-    for (const item of items) {
-      if (!isSlot(item)) {
-        add(entryHeader(item));
-        if (item.type === 'file' && item.open) {
-          const data = await readWhole(item.open(), item.size, item.path);
-          add(data);
-          add(Buffer.alloc(padding(data.length)));
-        }
-        continue;
-      }
-      await flush();
-      if (failure !== undefined) throw failure;
-      const index = next++;
-      const at = position + BLOCK;
-      let size: number;
-      const spooled = ahead.get(index);
-      if (spooled) {
-        const m = await tracked(spooled);
-        let to = at;
-        for await (const chunk of createReadStream(m.file!, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
-          await writeAt(out, chunk, to);
-          to += chunk.length;
-        }
-        await fs.rm(m.file!, { force: true });
-        size = m.size;
-      } else {
-        ahead.set(index, Promise.resolve(undefined as unknown as MeasuredLayer));
-        const m = await tracked(verifyLayer(store, item, emit, new PositionalWriter(out, at, output)));
-        size = m.size;
-      }
-      const header = entryHeader(streamEntry(item.path, size, () => Readable.from([])));
-      // Past 8 GiB the size needs a PAX record before the header: the bytes move up to make room.
-      if (header.length > BLOCK) await moveUp(out, at, size, header.length - BLOCK);
-      await writeAt(out, header, position);
-      position += header.length + size;
-      add(Buffer.alloc(padding(size)));
-    }
-    add(Buffer.alloc(2 * BLOCK));
-    await flush();
-    // With no reader ahead (concurrency 1), the blobs no slot read are verified now.
-    await tracked(verifyOthers());
-    await readersDone;
-    await out.sync();
-    await out.close();
-    handle = undefined;
-    await fs.rename(tmp, output);
-    await syncDir(dir);
-  } catch (err) {
-    stop = true;
-    await Promise.allSettled(readers);
-    await handle?.close().catch(() => undefined);
-    await fs.rm(tmp, { force: true });
-    if (err instanceof UserError || (typeof err === 'object' && err !== null && fromLayers.has(err))) throw err;
-    throw fileError(output, err);
-  } finally {
-    forget();
-  }
-}
-
-const BLOCK = 512;
-
-function padding(size: number): number {
-  return (BLOCK - (size % BLOCK)) % BLOCK;
-}
-
-/** `length` bytes at `from` moved `by` bytes further into the file, the last ones first. */
-async function moveUp(handle: FileHandle, from: number, length: number, by: number): Promise<void> {
-  const buf = Buffer.allocUnsafe(1024 * 1024);
-  for (let end = from + length; end > from; ) {
-    const start = Math.max(from, end - buf.length);
-    const { bytesRead } = await handle.read(buf, 0, end - start, start);
-    if (bytesRead !== end - start) throw new Error(`short read moving a layer in the archive (${bytesRead} of ${end - start} bytes)`);
-    await writeAt(handle, buf.subarray(0, bytesRead), start + by);
-    end = start;
-  }
-}
-
-async function readWhole(data: Readable, size: number, name: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of data as AsyncIterable<Buffer>) chunks.push(chunk);
-  const out = Buffer.concat(chunks);
-  if (out.length !== size) throw new Error(`${name}: ${out.length} bytes, the entry says ${size}`);
   return out;
+}
+
+/**
+ * `--tag @sha256:HEX` or `@HEX`, where HEX is a manifest digest of index.json or a prefix that only
+ * one has: how an untagged image is exported (it goes into the archive untagged, loaded by its ID).
+ */
+function byDigest(tag: string, all: readonly Descriptor[], root: string): Descriptor {
+  const hex = tag.slice(1).replace(/^sha256:/, '');
+  if (!/^[a-f0-9]{1,64}$/.test(hex)) throw usageError(`--tag ${tag}: expected @sha256: and a manifest digest, or the first hex digits of one`);
+  const digests = [...new Set(all.filter((d) => d.digest.slice('sha256:'.length).startsWith(hex)).map((d) => d.digest))];
+  if (digests.length === 0) throw new UserError(`--tag ${tag}: no image in ${root} has a manifest digest starting sha256:${hex}`, 'ENOTFOUND');
+  if (digests.length > 1) throw usageError(`--tag ${tag}: ${digests.length} images of ${root} have digests starting so (${digests.join(', ')}); give more digits`);
+  return all.find((d) => d.digest === digests[0])!;
+}
+
+function groupByRef(named: Descriptor[]): Map<string, Descriptor[]> {
+  const groups = new Map<string, Descriptor[]>();
+  for (const d of named) {
+    const ref = d.annotations![REF_NAME_ANNOTATION]!;
+    groups.set(ref, [...(groups.get(ref) ?? []), d]);
+  }
+  return groups;
+}
+
+function parseRepository(repo: string): DockerRef {
+  const ref = parseDockerRef(repo, '--name');
+  if (ref.tag !== undefined || ref.digest !== undefined) throw usageError(`--name ${repo}: a repository without tag or digest (e.g. myorg/app)`);
+  return ref;
+}
+
+function checkedTag(repo: DockerRef, tag: string): DockerRef {
+  return parseDockerRef(`${fullName(repo)}:${tag}`, `ref name ${JSON.stringify(tag)} with --name`);
 }

@@ -10,8 +10,8 @@ import { configPlatform } from '../image.js';
 import { parseJsonInput } from '../json.js';
 import { MAX_INDEX_BYTES } from '../limits.js';
 import { INDEX_FILE, LAYOUT_FILE, Layout, type ImageIndex } from '../layout.js';
-import { compressor as makeCompressor, type CompressionName } from '../compress.js';
-import { openArchive, stageDockerArchive, type ImportedImage } from '../docker/read.js';
+import type { CompressionName } from '../compress.js';
+import { openArchive } from '../docker/archive-read.js';
 import { cleanPath } from '../entries.js';
 import { readTar } from '../tar.js';
 import { readWhole } from '../streams.js';
@@ -143,29 +143,20 @@ async function ociArchiveTransport(reference: string, ctx: ResolveContext): Prom
  */
 async function dockerArchiveTransport(reference: string, ctx: ResolveContext): Promise<LocalImage> {
   const { file, ref } = splitReference(reference, 'docker-archive', 'TAR', ctx);
-  const where = `${ctx.where}: docker-archive:${file}`;
-  let images: ImportedImage[];
+  let manifest: Descriptor;
   try {
-    const compressor = makeCompressor(ctx.compression ?? 'gzip', ctx.compressionLevel);
-    images = await stageDockerArchive(await openArchive(path.resolve(file)), ctx.staging, { where: file, compressor });
+    const { DockerArchiveSource } = await import('../transports/docker-archive.js');
+    const source = await DockerArchiveSource.open(file, {
+      scratch: ctx.staging,
+      ...(ctx.compression ? { compression: ctx.compression } : {}),
+      ...(ctx.compressionLevel !== undefined ? { compressionLevel: ctx.compressionLevel } : {}),
+    });
+    [manifest] = (await source.lookup(ref)) as [Descriptor];
+    await source.close();
   } catch (err) {
     throw prefixError(ctx.where, err);
   }
-  const tags = images.flatMap((i) => i.tags);
-  const shown = tags.length > 0 ? ` (tags: ${tags.slice(0, 10).join(', ')})` : '';
-  let image: ImportedImage | undefined;
-  if (ref === undefined || ref === '') {
-    image = images[0];
-    if (!image || images.length !== 1) throw new UserError(`${where}: holds ${images.length} images; name one: docker-archive:${file}:NAME:TAG or :@N${shown}`, 'ENOTFOUND');
-  } else if (/^@\d+$/.test(ref)) {
-    image = images[Number(ref.slice(1))];
-    if (!image) throw new UserError(`${where}: no image @${ref.slice(1)}: it holds ${images.length} (@0 to @${images.length - 1})`, 'ENOTFOUND');
-  } else {
-    const wanted = familiarName(withDefaultTag(parseDockerRef(ref, where)));
-    image = images.find((i) => i.tags.includes(wanted));
-    if (!image) throw new UserError(`${where}: no image tagged ${wanted}${shown}`, 'ENOTFOUND');
-  }
-  return manifestImage(ctx.staging, image.manifest, { ...ctx, where: `${ctx.where}: docker-archive:${reference}` });
+  return manifestImage(ctx.staging, manifest, { ...ctx, where: `${ctx.where}: docker-archive:${reference}` });
 }
 
 /** "FILE[:REF]" split at the first ":", as skopeo splits its transports' references. */

@@ -2,13 +2,14 @@
 // transport is one entry here (and its module beside this one), nothing else.
 import * as path from 'node:path';
 import type { CompressionName } from '../compress.js';
+import type { Platform } from '../descriptor.js';
+import type { DockerArchiveFormat } from '../docker/archive-write.js';
 import { usageError } from '../errors.js';
 import type { ImageSink, ImageSource } from '../model.js';
 import type { RegistryOptions } from '../registry/client.js';
 import type { BlobStore } from '../store.js';
 import { LayoutSink, LayoutSource, type LayoutSinkEvent } from './layout.js';
 import { parseTransportRef, type TransportName, type TransportRef } from './names.js';
-import { RegistrySink, RegistrySource } from './registry.js';
 
 export { parseTransportRef, hasTransport, TRANSPORT_FORMS, TRANSPORT_NAMES } from './names.js';
 export type { TransportName, TransportRef } from './names.js';
@@ -27,6 +28,10 @@ export interface TransportOptions extends RegistryOptions {
   concurrency?: number;
   /** Progress of a layout sink. */
   onLayoutEvent?: (e: LayoutSinkEvent) => void;
+  /** The platform a sink that holds single-platform images (docker-archive:) resolves an index to; default this host's. */
+  platform?: Platform;
+  /** The form of a docker-archive: destination: v1 (docker before 25, the default) or oci (docker 25+). */
+  dockerFormat?: DockerArchiveFormat;
 }
 
 export interface Transport {
@@ -39,12 +44,34 @@ const oci: Transport = {
   sink: (ref, opts) => LayoutSink.open(path.resolve(ref.target), { concurrency: opts.concurrency ?? 4, ...(opts.onLayoutEvent ? { onEvent: opts.onLayoutEvent } : {}) }),
 };
 
-const docker: Transport = {
-  source: (ref, opts) => RegistrySource.open(ref.target, opts),
-  sink: (ref, opts) => RegistrySink.open(ref.target, opts),
+// Loaded when used: the archive reader and writer are not what every command needs at start-up.
+const dockerArchive: Transport = {
+  source: async (ref, opts) => {
+    const { DockerArchiveSource } = await import('./docker-archive.js');
+    return DockerArchiveSource.open(ref.target, {
+      ...(opts.scratch ? { scratch: opts.scratch } : {}),
+      ...(opts.compression ? { compression: opts.compression } : {}),
+      ...(opts.compressionLevel !== undefined ? { compressionLevel: opts.compressionLevel } : {}),
+    });
+  },
+  sink: async (ref, opts) => {
+    const { DockerArchiveSink, dockerName } = await import('./docker-archive.js');
+    // The name is checked now, before anything is read.
+    if (ref.ref !== undefined) dockerName(ref.ref, ref.text);
+    return new DockerArchiveSink(ref.target, {
+      ...(opts.dockerFormat ? { format: opts.dockerFormat } : {}),
+      ...(opts.platform ? { platform: opts.platform } : {}),
+      ...(opts.concurrency !== undefined ? { concurrency: opts.concurrency } : {}),
+    });
+  },
 };
 
-export const TRANSPORTS: Partial<Record<TransportName, Transport>> = { oci, docker };
+const docker: Transport = {
+  source: async (ref, opts) => (await import('./registry.js')).RegistrySource.open(ref.target, opts),
+  sink: async (ref, opts) => (await import('./registry.js')).RegistrySink.open(ref.target, opts),
+};
+
+export const TRANSPORTS: Partial<Record<TransportName, Transport>> = { oci, 'docker-archive': dockerArchive, docker };
 
 function transportOf(ref: TransportRef): Transport {
   const t = TRANSPORTS[ref.transport];

@@ -151,7 +151,7 @@ export class RegistrySink implements ImageSink {
   }
 
   /** When `source` reads another repository of this registry, its blobs are mounted from there, not uploaded. */
-  mountFromSource(source: ImageSource): void {
+  readFrom(source: ImageSource): void {
     if (source instanceof RegistrySource && source.ref.registry === this.ref.registry) this.addMountSources([source.ref.repository]);
   }
 

@@ -81,7 +81,7 @@ test('manifest.json first or last, layer.tar as a symlink (skopeo) or a hard lin
   for (const [name, entries] of Object.entries(variants)) {
     const back = path.join(dir, name);
     const result = await importDockerArchive(Readable.from([await rawTar(entries)]), back);
-    assert.deepEqual(result.images.map((i) => [i.tags, i.config.digest, i.layers.map((l) => l.diffId)]), [[['x:1'], sha256(config), [diffId]]], name);
+    assert.deepEqual(result.images.map((i) => [i.tags, i.image.configDescriptor.digest, i.image.layers.map((l) => l.descriptor.diffId)]), [[['x:1'], sha256(config), [diffId]]], name);
     assert.deepEqual(await fs.readFile(blobFile(back, sha256(config))), config, `${name}: the config byte for byte`);
   }
 });
@@ -165,7 +165,7 @@ test('duplicates that agree are fine; files manifest.json does not use stay out 
   const result = await importDockerArchive(Readable.from([await rawTar([...good.entries, ...good.entries.slice(1, 3), ...extra])]), back);
   assert.deepEqual(result.images[0]?.tags, ['bad:1']);
   const blobs = (await fs.readdir(path.join(back, 'blobs', 'sha256'))).sort();
-  assert.deepEqual(blobs, [result.images[0]!.manifest.digest, result.images[0]!.config.digest, result.images[0]!.layers[0]!.digest].map((d) => d.slice(7)).sort());
+  assert.deepEqual(blobs, [result.images[0]!.image.descriptor.digest, result.images[0]!.image.configDescriptor.digest, result.images[0]!.image.layers[0]!.descriptor.digest].map((d) => d.slice(7)).sort());
   assert.deepEqual((await fs.readdir(back)).sort(), ['blobs', 'index.json', 'oci-layout'], 'no staging or scratch folder left');
 });
 
@@ -189,7 +189,7 @@ test('a layer whose bytes start like JSON is still read as a layer when manifest
   const archive = await rawTar([{ name: 'l/layer.tar', data: layer }, { name: cfgName, data: config }, { name: 'manifest.json', data: JSON.stringify([{ Config: cfgName, RepoTags: ['j:1'], Layers: ['l/layer.tar'] }]) }]);
   const back = path.join(dir, 'back');
   const result = await importDockerArchive(Readable.from([archive]), back, { compression: 'none' });
-  assert.equal(result.images[0]?.layers[0]?.digest, sha256(layer));
+  assert.equal(result.images[0]?.image.layers[0]?.descriptor.digest, sha256(layer));
   assert.deepEqual(await fs.readFile(blobFile(back, sha256(layer))), layer);
 });
 

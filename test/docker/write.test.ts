@@ -171,8 +171,14 @@ test('an image index is resolved to --platform (default this host); no match lis
   if (process.arch === 'x64') assert.equal(await configOf(), amd.config.digest);
   const r = await cli('to-docker', path.join(dir, 'y.tar'), '--layout', layout, '--platform', 'linux/s390x');
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /multi:latest: no image for linux\/s390x; there are linux\/amd64, linux\/arm64 \(choose one with --platform\)/);
+  assert.match(r.stderr, /multi:latest: no image for linux\/s390x \(it has linux\/amd64, linux\/arm64\); choose one with --platform/);
   await assert.rejects(fs.stat(path.join(dir, 'y.tar')));
+  // The one resolver's rule, as for FROM: a single image for another platform is not what was asked for.
+  await handImage(layout, { layers: [layer], platform: AMD64, cmd: ['/single'], tags: ['single:1'] });
+  const single = await cli('to-docker', path.join(dir, 'z.tar'), '--layout', layout, '--tag', 'single:1', '--platform', 'linux/arm64');
+  assert.equal(single.status, 1);
+  assert.match(single.stderr, /single:1: no image for linux\/arm64 \(it has linux\/amd64\)/);
+  await assert.rejects(fs.stat(path.join(dir, 'z.tar')));
 });
 
 test('a diff_id the layer does not hash to: a clear error, no archive, nothing on stdout', async (t) => {

@@ -774,3 +774,35 @@ function tarError(where: string, err: unknown): unknown {
   if (err instanceof Error) return new UserError(`${where}: is not a tar archive or is truncated: ${err.message}`);
   return err;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Archives of documents and blobs (oci-archive, docker-save): every header field fixed, so the same
+// images always give the same archive bytes.
+
+const ARCHIVE_MTIME = 0;
+
+export function archiveDirectory(p: string): Entry {
+  return { path: p, type: 'directory', mode: 0o755, uid: 0, gid: 0, uname: '', gname: '', mtime: ARCHIVE_MTIME, size: 0 };
+}
+
+/** A file of `size` bytes whose data `open` streams (a blob, verified as it is read). */
+export function archiveFile(p: string, size: number, open: () => Readable): Entry {
+  return { path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: ARCHIVE_MTIME, size, open };
+}
+
+export function archiveBytes(p: string, data: Buffer): Entry {
+  return archiveFile(p, data.length, () => Readable.from([data]));
+}
+
+/**
+ * The name of an entry of an archive being read, as a path inside it; an absolute name or one
+ * that climbs out with ".." is refused, naming the entry.
+ */
+export function archiveEntryName(entry: TarEntry, where: string): string {
+  if (entry.name.startsWith('/') || entry.path.startsWith('/')) {
+    throw new UserError(`${where}: entry ${JSON.stringify(entry.name)}: an absolute path`, 'EINPUT');
+  }
+  const name = cleanPath(entry.path);
+  if (name === undefined) throw new UserError(`${where}: entry ${JSON.stringify(entry.name)}: a ".." component climbs out of the archive`, 'EINPUT');
+  return name;
+}

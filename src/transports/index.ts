@@ -8,6 +8,7 @@ import type { RegistryOptions } from '../registry/client.js';
 import type { BlobStore } from '../store.js';
 import { LayoutSink, LayoutSource, type LayoutSinkEvent } from './layout.js';
 import { parseTransportRef, type TransportName, type TransportRef } from './names.js';
+import { OciArchiveSink, OciArchiveSource, type ArchiveEvent } from './oci-archive.js';
 
 export { parseTransportRef, hasTransport, TRANSPORT_FORMS, TRANSPORT_NAMES } from './names.js';
 export type { TransportName, TransportRef } from './names.js';
@@ -26,6 +27,8 @@ export interface TransportOptions extends RegistryOptions {
   concurrency?: number;
   /** Progress of a layout sink. */
   onLayoutEvent?: (e: LayoutSinkEvent) => void;
+  /** Progress of an archive read (a source) or written (a sink). */
+  onArchiveEvent?: (e: ArchiveEvent) => void;
 }
 
 export interface Transport {
@@ -38,7 +41,16 @@ const oci: Transport = {
   sink: (ref, opts) => LayoutSink.open(path.resolve(ref.target), opts.onLayoutEvent ? { onEvent: opts.onLayoutEvent } : {}),
 };
 
-export const TRANSPORTS: Partial<Record<TransportName, Transport>> = { oci };
+const ociArchive: Transport = {
+  source: (ref, opts) => OciArchiveSource.open(ref.target, archiveOptions(opts)),
+  sink: (ref, opts) => OciArchiveSink.open(ref.target, archiveOptions(opts)),
+};
+
+function archiveOptions(opts: TransportOptions): { scratch?: BlobStore; onEvent?: (e: ArchiveEvent) => void } {
+  return { ...(opts.scratch ? { scratch: opts.scratch } : {}), ...(opts.onArchiveEvent ? { onEvent: opts.onArchiveEvent } : {}) };
+}
+
+export const TRANSPORTS: Partial<Record<TransportName, Transport>> = { oci, 'oci-archive': ociArchive };
 
 function transportOf(ref: TransportRef): Transport {
   const t = TRANSPORTS[ref.transport];

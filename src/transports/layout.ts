@@ -26,8 +26,7 @@ export class LayoutSource implements ImageSource {
   }
 
   async refs(): Promise<string[]> {
-    const index = await this.layout.readIndex();
-    return [...new Set(index.manifests.map((d) => d.annotations?.[REF_NAME_ANNOTATION]).filter((r): r is string => r !== undefined))];
+    return refNames((await this.layout.readIndex()).manifests);
   }
 
   /**
@@ -36,17 +35,7 @@ export class LayoutSource implements ImageSource {
    * manifest digest; none: the layout's only entry.
    */
   async lookup(ref: string | undefined): Promise<Descriptor[]> {
-    const index = await this.layout.readIndex();
-    if (ref === undefined || ref === '') {
-      if (index.manifests.length === 1) return index.manifests;
-      throw new UserError(`${this.name}: holds ${index.manifests.length} images; name one (${this.name}:REF)${refList(index.manifests)}`, 'ENOTFOUND');
-    }
-    if (ref.startsWith('@')) return [byDigest(ref, index.manifests, this.name)];
-    for (const candidate of refCandidates(ref)) {
-      const found = index.manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === candidate);
-      if (found.length > 0) return found;
-    }
-    throw new UserError(`${this.name}: no image named ${JSON.stringify(ref)}${refList(index.manifests)}`, 'ENOTFOUND');
+    return lookupRef((await this.layout.readIndex()).manifests, ref, this.name);
   }
 
   read(desc: Descriptor): Promise<Buffer> {
@@ -143,6 +132,29 @@ export async function putNode(store: BlobStore, node: ImageNode, emit: (e: Layou
   }
 }
 
+/**
+ * The entries of an index.json that `ref` names: as written, then as docker normalises it (`base`
+ * is `base:latest` and `docker.io/library/base:latest`); `@sha256:…` (or a unique prefix) is a
+ * manifest digest; none: the only entry. `name` is the source, for messages.
+ */
+export function lookupRef(manifests: readonly Descriptor[], ref: string | undefined, name: string): Descriptor[] {
+  if (ref === undefined || ref === '') {
+    if (manifests.length === 1) return [...manifests];
+    throw new UserError(`${name}: holds ${manifests.length} images; name one (${name}:REF)${refList(manifests)}`, 'ENOTFOUND');
+  }
+  if (ref.startsWith('@')) return [byDigest(ref, manifests, name)];
+  for (const candidate of refCandidates(ref)) {
+    const found = manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === candidate);
+    if (found.length > 0) return found;
+  }
+  throw new UserError(`${name}: no image named ${JSON.stringify(ref)}${refList(manifests)}`, 'ENOTFOUND');
+}
+
+/** The ref names of an index.json's entries, each once, in order. */
+export function refNames(manifests: readonly Descriptor[]): string[] {
+  return [...new Set(manifests.map((d) => d.annotations?.[REF_NAME_ANNOTATION]).filter((r): r is string => r !== undefined))];
+}
+
 function refCandidates(name: string): string[] {
   const out = [name];
   try {
@@ -155,7 +167,7 @@ function refCandidates(name: string): string[] {
 }
 
 function refList(manifests: readonly Descriptor[]): string {
-  const refs = [...new Set(manifests.map((d) => d.annotations?.[REF_NAME_ANNOTATION]).filter((t): t is string => t !== undefined))];
+  const refs = refNames(manifests);
   return refs.length > 0 ? ` (it has ${refs.slice(0, 10).map((r) => JSON.stringify(r)).join(', ')}${refs.length > 10 ? ', ...' : ''})` : ' (it has no ref names)';
 }
 

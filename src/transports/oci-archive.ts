@@ -202,9 +202,10 @@ export class OciArchiveSink implements ImageSink {
     let index = emptyIndex();
     for (const e of entries) index.manifests = placeImage(index.manifests, e.node.descriptor, e.tags);
     assertValid('image-index', index, `${this.name}: index.json`);
-    const blobs = uniqueBlobs(entries.map((e) => e.node));
-    const total = blobs.reduce((sum, b) => sum + b.descriptor.size, 0);
-    const tar = tarStream(archiveEntries(index, blobs));
+    const files = archiveEntries(index, uniqueBlobs(entries.map((e) => e.node)));
+    // The archive's size, for progress: a header and whole blocks of data per entry, two blocks at the end.
+    const total = files.reduce((sum, f) => sum + 512 + Math.ceil(f.size / 512) * 512, 1024);
+    const tar = tarStream(fromList(files));
     const counter = counting((bytes) => this.emit({ type: 'archive-write', file: this.file, bytes, total, done: false }));
     await writeArchive(tar, this.file, counter).catch((err: unknown) => {
       throw prefixError(this.name, err);
@@ -218,12 +219,18 @@ export class OciArchiveSink implements ImageSink {
   }
 }
 
-async function* archiveEntries(index: ImageIndex, blobs: readonly Blob[]): AsyncGenerator<Entry> {
-  yield archiveBytes(LAYOUT_FILE, canonicalJson({ imageLayoutVersion: LAYOUT_VERSION }));
-  yield archiveBytes(INDEX_FILE, canonicalJson(index));
-  yield archiveDirectory('blobs');
-  yield archiveDirectory('blobs/sha256');
-  for (const b of blobs) yield archiveFile(`blobs/sha256/${digestHex(b.descriptor.digest)}`, b.descriptor.size, () => b.open());
+function archiveEntries(index: ImageIndex, blobs: readonly Blob[]): Entry[] {
+  return [
+    archiveBytes(LAYOUT_FILE, canonicalJson({ imageLayoutVersion: LAYOUT_VERSION })),
+    archiveBytes(INDEX_FILE, canonicalJson(index)),
+    archiveDirectory('blobs'),
+    archiveDirectory('blobs/sha256'),
+    ...blobs.map((b) => archiveFile(`blobs/sha256/${digestHex(b.descriptor.digest)}`, b.descriptor.size, () => b.open())),
+  ];
+}
+
+async function* fromList<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items;
 }
 
 /** Every blob the nodes name, each once, children before the documents that name them. */

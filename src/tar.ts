@@ -1,11 +1,16 @@
 // Entries ⇄ tar bytes: a writer that encodes every header itself into large chunks and puts what
 // ustar cannot hold into PAX records, and a reader on tar-stream that keeps PAX records byte-exact.
-import { Readable } from 'node:stream';
+import { createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type * as tar from 'tar-stream';
 import { cleanPath, compareNames, wholeOf, type Entry, type EntryType } from './entries.js';
+import { onInterrupt } from './cleanup.js';
 import { UserError, fileError } from './errors.js';
 import { MAX_PAX_BYTES } from './limits.js';
+import { removeStaleTemps, syncDir, tempPath } from './store.js';
 
 /** One entry of a tar archive being read. */
 export interface TarEntry extends Entry {
@@ -805,4 +810,28 @@ export function archiveEntryName(entry: TarEntry, where: string): string {
   const name = cleanPath(entry.path);
   if (name === undefined) throw new UserError(`${where}: entry ${JSON.stringify(entry.name)}: a ".." component climbs out of the archive`, 'EINPUT');
   return name;
+}
+
+/**
+ * A tar into `output` under a temporary name beside it (fsynced, then renamed), so a failure, a
+ * signal or a kill never leaves a partial archive under the target's name.
+ */
+export async function writeArchiveFile(tar: Readable, output: string, counter?: Transform): Promise<void> {
+  const dir = path.dirname(path.resolve(output));
+  // What killed runs (SIGKILL, a power cut) left beside the output: their pid in the name is gone.
+  await removeStaleTemps(dir);
+  const tmp = tempPath(dir);
+  const forget = onInterrupt(() => fs.rm(tmp, { force: true }));
+  try {
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true });
+    await (counter ? pipeline(tar, counter, out) : pipeline(tar, out));
+    await fs.rename(tmp, output);
+    await syncDir(dir);
+  } catch (err) {
+    tar.destroy();
+    await fs.rm(tmp, { force: true });
+    throw fileError(output, err);
+  } finally {
+    forget();
+  }
 }

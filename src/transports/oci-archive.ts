@@ -1,10 +1,9 @@
 // `oci-archive:TAR[:REF]`, an OCI layout packed in a tar as skopeo and buildah write them: a source that
 // streams the archive's blobs into a store (each verified against its name) and a sink that writes one.
-import { createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable, type Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { onInterrupt } from '../cleanup.js';
 import type { Descriptor } from '../descriptor.js';
@@ -17,9 +16,9 @@ import { INDEX_FILE, LAYOUT_FILE, LAYOUT_VERSION, emptyIndex, placeImage, type I
 import { MAX_ARCHIVE_ENTRIES, MAX_INDEX_BYTES, MAX_JSON_BYTES } from '../limits.js';
 import type { Blob, ImageNode, ImageSink, ImageSource, SinkEntry, SinkResult } from '../model.js';
 import { assertValid, checkInput } from '../schema.js';
-import { BlobStore, removeStaleTemps, syncDir, tempPath } from '../store.js';
+import { BlobStore, removeStaleTemps, tempPath } from '../store.js';
 import { counting, readWhole } from '../streams.js';
-import { archiveBytes, archiveDirectory, archiveEntryName, archiveFile, readTar, tarStream } from '../tar.js';
+import { archiveBytes, archiveDirectory, archiveEntryName, archiveFile, readTar, tarStream, writeArchiveFile } from '../tar.js';
 import { lookupRef, refNames } from './layout.js';
 
 /** What reading or writing an archive reports as it goes: bytes so far of `total` (when known). */
@@ -207,7 +206,7 @@ export class OciArchiveSink implements ImageSink {
     const total = files.reduce((sum, f) => sum + 512 + Math.ceil(f.size / 512) * 512, 1024);
     const tar = tarStream(fromList(files));
     const counter = counting((bytes) => this.emit({ type: 'archive-write', file: this.file, bytes, total, done: false }));
-    await writeArchive(tar, this.file, counter).catch((err: unknown) => {
+    await writeArchiveFile(tar, this.file, counter).catch((err: unknown) => {
       throw prefixError(this.name, err);
     });
     this.emit({ type: 'archive-write', file: this.file, bytes: (await fs.stat(this.file)).size, total, done: true });
@@ -258,28 +257,4 @@ export function uniqueBlobs(nodes: readonly ImageNode[]): Blob[] {
   };
   nodes.forEach(walk);
   return out;
-}
-
-/**
- * A tar into `output` under a temporary name beside it (fsynced, then renamed), so a failure, a
- * signal or a kill never leaves a partial archive under the target's name.
- */
-export async function writeArchive(tar: Readable, output: string, counter?: Transform): Promise<void> {
-  const dir = path.dirname(path.resolve(output));
-  // What killed runs (SIGKILL, a power cut) left beside the output: their pid in the name is gone.
-  await removeStaleTemps(dir);
-  const tmp = tempPath(dir);
-  const forget = onInterrupt(() => fs.rm(tmp, { force: true }));
-  try {
-    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true });
-    await (counter ? pipeline(tar, counter, out) : pipeline(tar, out));
-    await fs.rename(tmp, output);
-    await syncDir(dir);
-  } catch (err) {
-    tar.destroy();
-    await fs.rm(tmp, { force: true });
-    throw fileError(output, err);
-  } finally {
-    forget();
-  }
 }

@@ -812,6 +812,18 @@ export function archiveEntryName(entry: TarEntry, where: string): string {
   return name;
 }
 
+/** An archive file to read, in 256 KiB chunks (every chunk passes hashers, and each costs per chunk); a folder is refused. */
+export async function openArchiveFile(file: string): Promise<Readable> {
+  const handle = await fs.open(file, 'r').catch((err: unknown) => {
+    throw fileError(file, err);
+  });
+  if ((await handle.stat()).isDirectory()) {
+    await handle.close();
+    throw new UserError(`${file}: is a directory, not an archive`, 'EINPUT');
+  }
+  return handle.createReadStream({ highWaterMark: 256 * 1024 });
+}
+
 /**
  * A tar into `output` under a temporary name beside it (fsynced, then renamed), so a failure, a
  * signal or a kill never leaves a partial archive under the target's name.

@@ -8,7 +8,7 @@ import type { RegistryOptions } from '../registry/client.js';
 import type { BlobStore } from '../store.js';
 import { LayoutSink, LayoutSource, type LayoutSinkEvent } from './layout.js';
 import { parseTransportRef, type TransportName, type TransportRef } from './names.js';
-import { OciArchiveSink, OciArchiveSource, type ArchiveEvent } from './oci-archive.js';
+import type { ArchiveEvent } from './oci-archive.js';
 
 export { parseTransportRef, hasTransport, TRANSPORT_FORMS, TRANSPORT_NAMES } from './names.js';
 export type { TransportName, TransportRef } from './names.js';
@@ -41,13 +41,14 @@ const oci: Transport = {
   sink: (ref, opts) => LayoutSink.open(path.resolve(ref.target), opts.onLayoutEvent ? { onEvent: opts.onLayoutEvent } : {}),
 };
 
+// Loaded when used, like every archive transport: not what every command needs at start-up.
 const ociArchive: Transport = {
-  source: (ref, opts) => OciArchiveSource.open(ref.target, archiveOptions(opts)),
-  sink: (ref, opts) => OciArchiveSink.open(ref.target, archiveOptions(opts)),
+  source: async (ref, opts) => (await import('./oci-archive.js')).OciArchiveSource.open(ref.target, { ...(opts.scratch ? { scratch: opts.scratch } : {}), ...archiveEvents(opts) }),
+  sink: async (ref, opts) => (await import('./oci-archive.js')).OciArchiveSink.open(ref.target, archiveEvents(opts)),
 };
 
-function archiveOptions(opts: TransportOptions): { scratch?: BlobStore; onEvent?: (e: ArchiveEvent) => void } {
-  return { ...(opts.scratch ? { scratch: opts.scratch } : {}), ...(opts.onArchiveEvent ? { onEvent: opts.onArchiveEvent } : {}) };
+function archiveEvents(opts: TransportOptions): { onEvent?: (e: ArchiveEvent) => void } {
+  return opts.onArchiveEvent ? { onEvent: opts.onArchiveEvent } : {};
 }
 
 export const TRANSPORTS: Partial<Record<TransportName, Transport>> = { oci, 'oci-archive': ociArchive };

@@ -8,7 +8,6 @@ import { pipeline } from 'node:stream/promises';
 import { onInterrupt } from '../cleanup.js';
 import type { Descriptor } from '../descriptor.js';
 import { digestHex, parseDigest, type Digest } from '../digest.js';
-import { openArchive } from '../docker/read.js';
 import type { Entry } from '../entries.js';
 import { UserError, fileError, prefixError } from '../errors.js';
 import { canonicalJson, parseJsonInput } from '../json.js';
@@ -18,7 +17,7 @@ import type { Blob, ImageNode, ImageSink, ImageSource, SinkEntry, SinkResult } f
 import { assertValid, checkInput } from '../schema.js';
 import { BlobStore, removeStaleTemps, tempPath } from '../store.js';
 import { counting, readWhole } from '../streams.js';
-import { archiveBytes, archiveDirectory, archiveEntryName, archiveFile, readTar, tarStream, writeArchiveFile } from '../tar.js';
+import { archiveBytes, archiveDirectory, archiveEntryName, archiveFile, openArchiveFile, readTar, tarStream, writeArchiveFile } from '../tar.js';
 import { lookupRef, refNames } from './layout.js';
 
 /** What reading or writing an archive reports as it goes: bytes so far of `total` (when known). */
@@ -116,7 +115,7 @@ async function temporaryStore(): Promise<{ store: BlobStore; remove: () => Promi
 
 /** One pass over the archive: blobs into `store`, index.json returned once both documents are checked. */
 async function unpack(file: string, shown: string, where: string, store: BlobStore, emit: (e: ArchiveEvent) => void): Promise<{ index: ImageIndex; present: Set<Digest> }> {
-  const input = await openArchive(file);
+  const input = await openArchiveFile(file);
   const total = (await fs.stat(file)).size;
   let read = 0;
   const counter = counting((bytes) => {

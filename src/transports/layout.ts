@@ -132,29 +132,6 @@ export async function putNode(store: BlobStore, node: ImageNode, emit: (e: Layou
   }
 }
 
-/**
- * The entries of an index.json that `ref` names: as written, then as docker normalises it (`base`
- * is `base:latest` and `docker.io/library/base:latest`); `@sha256:…` (or a unique prefix) is a
- * manifest digest; none: the only entry. `name` is the source, for messages.
- */
-export function lookupRef(manifests: readonly Descriptor[], ref: string | undefined, name: string): Descriptor[] {
-  if (ref === undefined || ref === '') {
-    if (manifests.length === 1) return [...manifests];
-    throw new UserError(`${name}: holds ${manifests.length} images; name one (${name}:REF)${refList(manifests)}`, 'ENOTFOUND');
-  }
-  if (ref.startsWith('@')) return [byDigest(ref, manifests, name)];
-  for (const candidate of refCandidates(ref)) {
-    const found = manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === candidate);
-    if (found.length > 0) return found;
-  }
-  throw new UserError(`${name}: no image named ${JSON.stringify(ref)}${refList(manifests)}`, 'ENOTFOUND');
-}
-
-/** The ref names of an index.json's entries, each once, in order. */
-export function refNames(manifests: readonly Descriptor[]): string[] {
-  return [...new Set(manifests.map((d) => d.annotations?.[REF_NAME_ANNOTATION]).filter((r): r is string => r !== undefined))];
-}
-
 function refCandidates(name: string): string[] {
   const out = [name];
   try {
@@ -179,4 +156,27 @@ function byDigest(ref: string, all: readonly Descriptor[], name: string): Descri
   if (digests.length === 0) throw new UserError(`${name}: no image has a manifest digest starting sha256:${hex}`, 'ENOTFOUND');
   if (digests.length > 1) throw usageError(`${name}: ${digests.length} images have digests starting sha256:${hex}; give more digits`);
   return all.find((d) => d.digest === digests[0])!;
+}
+
+/**
+ * The entries of an index.json that `ref` names: as written, then as docker normalises it (`base`
+ * is `base:latest` and `docker.io/library/base:latest`); `@sha256:…` (or a unique prefix) is a
+ * manifest digest; none: the only entry. `name` is the source, for messages.
+ */
+export function lookupRef(manifests: readonly Descriptor[], ref: string | undefined, name: string): Descriptor[] {
+  if (ref === undefined || ref === '') {
+    if (manifests.length === 1) return [...manifests];
+    throw new UserError(`${name}: holds ${manifests.length} images; name one (${name}:REF)${refList(manifests)}`, 'ENOTFOUND');
+  }
+  if (ref.startsWith('@')) return [byDigest(ref, manifests, name)];
+  for (const candidate of refCandidates(ref)) {
+    const found = manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === candidate);
+    if (found.length > 0) return found;
+  }
+  throw new UserError(`${name}: no image named ${JSON.stringify(ref)}${refList(manifests)}`, 'ENOTFOUND');
+}
+
+/** The ref names of an index.json's entries, each once, in order. */
+export function refNames(manifests: readonly Descriptor[]): string[] {
+  return [...new Set(manifests.map((d) => d.annotations?.[REF_NAME_ANNOTATION]).filter((r): r is string => r !== undefined))];
 }

@@ -43,7 +43,7 @@ const oci: Transport = {
 
 // Loaded when used, like every archive transport: not what every command needs at start-up.
 const ociArchive: Transport = {
-  source: async (ref, opts) => (await import('./oci-archive.js')).OciArchiveSource.open(ref.target, { ...(opts.scratch ? { scratch: opts.scratch } : {}), ...archiveEvents(opts) }),
+  source: async (ref, opts) => (await import('./oci-archive.js')).OciArchiveSource.open(ref.target, { ...(ref.ref !== undefined ? { ref: ref.ref } : {}), ...(opts.scratch ? { scratch: opts.scratch } : {}), ...archiveEvents(opts) }),
   sink: async (ref, opts) => (await import('./oci-archive.js')).OciArchiveSink.open(ref.target, archiveEvents(opts)),
 };
 

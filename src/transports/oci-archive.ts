@@ -30,6 +30,8 @@ export interface ArchiveEvent {
 }
 
 export interface OciArchiveSourceOptions {
+  /** The REF of `oci-archive:TAR:REF`: what lookup(undefined) finds. */
+  ref?: string;
   /** Where the blobs go (a destination layout's staging); default a temporary store removed on close(). */
   scratch?: BlobStore;
   onEvent?: (e: ArchiveEvent) => void;
@@ -52,6 +54,8 @@ export class OciArchiveSource implements ImageSource {
     /** The blobs the archive holds. */
     private readonly present: ReadonlySet<Digest>,
     private readonly removeStore: (() => Promise<void>) | undefined,
+    /** What the reference named, when it named something. */
+    private readonly ref: string | undefined,
   ) {}
 
   static async open(file: string, opts: OciArchiveSourceOptions = {}, name = `oci-archive:${file}`): Promise<OciArchiveSource> {
@@ -59,7 +63,7 @@ export class OciArchiveSource implements ImageSource {
     const store = opts.scratch ?? temporary!.store;
     try {
       const { index, present } = await unpack(path.resolve(file), file, name, store, opts.onEvent ?? (() => undefined));
-      return new OciArchiveSource(name, store, index, present, temporary?.remove);
+      return new OciArchiveSource(name, store, index, present, temporary?.remove, opts.ref);
     } catch (err) {
       await temporary?.remove();
       throw prefixError(name, err);
@@ -70,8 +74,9 @@ export class OciArchiveSource implements ImageSource {
     return refNames(this.index.manifests);
   }
 
+  /** `ref` (default the one the reference named) as in a layout: a ref name, docker's forms of it, `@sha256:…`. */
   async lookup(ref: string | undefined): Promise<Descriptor[]> {
-    return lookupRef(this.index.manifests, ref, this.name);
+    return lookupRef(this.index.manifests, ref ?? this.ref, this.name);
   }
 
   async read(desc: Descriptor): Promise<Buffer> {

@@ -13,6 +13,7 @@ import { Layout } from '../../src/layout.js';
 import { MAX_INDEX_BYTES } from '../../src/limits.js';
 import { imagesOf } from '../../src/model.js';
 import { resolve } from '../../src/resolve.js';
+import { openSource } from '../../src/transports/index.js';
 import { LayoutSource } from '../../src/transports/layout.js';
 import { OciArchiveSink, OciArchiveSource } from '../../src/transports/oci-archive.js';
 import { validate } from '../../src/validate.js';
@@ -92,6 +93,14 @@ test('the archive: oci-layout and index.json first, then blobs children first, e
   } finally {
     await archive.close();
     await archive.close();
+  }
+  // Opened by its reference, the archive's REF is what a lookup with no ref finds (as FROM asks).
+  const named = await openSource(`oci-archive:${dir}/a.tar:v1`);
+  try {
+    assert.equal((await named.lookup(undefined))[0]!.digest, node.descriptor.digest);
+    await assert.rejects(named.lookup('v2'), /no image named "v2" \(it has "v1"\)$/);
+  } finally {
+    await named.close();
   }
   assert.deepEqual(await ourTemps(), [], 'close() removes the temporary store');
 });

@@ -9,6 +9,7 @@ import type { BlobStore } from '../store.js';
 import { LayoutSink, LayoutSource, type LayoutSinkEvent } from './layout.js';
 import { parseTransportRef, type TransportName, type TransportRef } from './names.js';
 import type { ArchiveEvent } from './oci-archive.js';
+import { RegistrySink, RegistrySource } from './registry.js';
 
 export { parseTransportRef, hasTransport, TRANSPORT_FORMS, TRANSPORT_NAMES } from './names.js';
 export type { TransportName, TransportRef } from './names.js';
@@ -38,7 +39,7 @@ export interface Transport {
 
 const oci: Transport = {
   source: (ref) => LayoutSource.open(ref.target, `oci:${ref.target}`),
-  sink: (ref, opts) => LayoutSink.open(path.resolve(ref.target), opts.onLayoutEvent ? { onEvent: opts.onLayoutEvent } : {}),
+  sink: (ref, opts) => LayoutSink.open(path.resolve(ref.target), { concurrency: opts.concurrency ?? 4, ...(opts.onLayoutEvent ? { onEvent: opts.onLayoutEvent } : {}) }),
 };
 
 // Loaded when used, like every archive transport: not what every command needs at start-up.
@@ -51,7 +52,12 @@ function archiveEvents(opts: TransportOptions): { onEvent?: (e: ArchiveEvent) =>
   return opts.onArchiveEvent ? { onEvent: opts.onArchiveEvent } : {};
 }
 
-export const TRANSPORTS: Partial<Record<TransportName, Transport>> = { oci, 'oci-archive': ociArchive };
+const docker: Transport = {
+  source: (ref, opts) => RegistrySource.open(ref.target, opts),
+  sink: (ref, opts) => RegistrySink.open(ref.target, opts),
+};
+
+export const TRANSPORTS: Partial<Record<TransportName, Transport>> = { oci, 'oci-archive': ociArchive, docker };
 
 function transportOf(ref: TransportRef): Transport {
   const t = TRANSPORTS[ref.transport];

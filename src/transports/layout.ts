@@ -12,6 +12,7 @@ import { familiarName, fullName, parseDockerRef, withDefaultTag } from '../ref.j
 import { digestsOf } from '../resolve.js';
 import type { BlobStore } from '../store.js';
 import { LayoutTransaction } from '../transaction.js';
+import { mapLimit } from '../registry/limit.js';
 
 export class LayoutSource implements ImageSource {
   readonly name: string;
@@ -58,16 +59,20 @@ export type LayoutSinkEvent =
 
 export interface LayoutSinkOptions {
   onEvent?: (e: LayoutSinkEvent) => void;
+  /** Layers of one image copied at once (a registry source fetches them in parallel); default 1. */
+  concurrency?: number;
 }
 
 /** Writes nodes into a layout: every blob staged and verified, then published and named at once. */
 export class LayoutSink implements ImageSink {
   readonly name: string;
   private readonly emit: (e: LayoutSinkEvent) => void;
+  private readonly concurrency: number;
 
   private constructor(readonly tx: LayoutTransaction, opts: LayoutSinkOptions) {
     this.name = `oci:${tx.layout.root}`;
     this.emit = opts.onEvent ?? (() => undefined);
+    this.concurrency = opts.concurrency ?? 1;
   }
 
   /** The layout at `target` (created when missing or empty), staging from now on. */
@@ -83,7 +88,7 @@ export class LayoutSink implements ImageSink {
   async write(entries: readonly SinkEntry[]): Promise<SinkResult> {
     const keep = new Set<Digest>();
     for (const e of entries) {
-      await putNode(this.tx.staging, e.node, this.emit);
+      await putNode(this.tx.staging, e.node, this.emit, this.concurrency);
       for (const d of digestsOf(e.node)) keep.add(d);
     }
     const moved: TagMove[] = await this.tx.commit(entries.map((e) => ({ descriptor: e.node.descriptor, tags: e.tags })), keep);
@@ -100,7 +105,7 @@ export class LayoutSink implements ImageSink {
  * Every blob of a node into `store`, children before the documents that name them; a blob the
  * store (or the layout behind it) has already is not copied again. Each is verified as it streams.
  */
-export async function putNode(store: BlobStore, node: ImageNode, emit: (e: LayoutSinkEvent) => void = () => undefined): Promise<void> {
+export async function putNode(store: BlobStore, node: ImageNode, emit: (e: LayoutSinkEvent) => void = () => undefined, concurrency = 1): Promise<void> {
   const put = async (d: Descriptor, open: () => Readable | Buffer): Promise<void> => {
     const expected = { digest: d.digest, size: d.size };
     if (await store.has(d.digest, d.size)) {
@@ -120,14 +125,14 @@ export async function putNode(store: BlobStore, node: ImageNode, emit: (e: Layou
     emit({ type: 'blob', digest: d.digest, size: d.size, outcome: 'written' });
   };
   if (node.kind === 'index') {
-    for (const child of node.children) await putNode(store, child, emit);
+    for (const child of node.children) await putNode(store, child, emit, concurrency);
     await put(node.descriptor, () => node.bytes);
   } else if (node.kind === 'artifact') {
     for (const b of node.blobs) await put(b.descriptor, () => b.open());
     await put(node.descriptor, () => node.bytes);
   } else {
     await put(node.configDescriptor, () => node.configBytes);
-    for (const l of node.layers) await put(l.descriptor, () => l.open());
+    await mapLimit(node.layers, concurrency, (l) => put(l.descriptor, () => l.open()));
     await put(node.descriptor, () => node.manifestBytes);
   }
 }

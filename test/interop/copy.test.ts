@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { copyImage, sha256, type Digest } from '../../src/index.js';
-import { HELLO, HELLO_LINE, ROOT, cli, podmanRun, requireTool, run, tempDir } from '../helpers.js';
+import { CI, HELLO, HELLO_LINE, ROOT, cli, podmanRun, requireTool, run, tempDir } from '../helpers.js';
+import { registryAvailable, REGISTRY_BIN, startRegistry } from './registry-server.js';
 
 const NAME = `archive-copy-${process.pid}`;
 
@@ -79,4 +80,32 @@ test('copy of an oci-archive skopeo wrote into a layout: umoci unpacks it and th
   await run('tar', ['-xf', again, '-C', unpacked]);
   await run('umoci', ['unpack', '--rootless', '--image', `${unpacked}:hello`, path.join(dir, 'bundle2')]);
   assert.deepEqual(await fs.readFile(path.join(dir, 'bundle2', 'rootfs', 'hello')), await fs.readFile(HELLO));
+});
+
+test('copy oci-archive -> docker:// and docker:// -> oci-archive: the index digest survives, skopeo reads both ends', async (t) => {
+  if (!registryAvailable()) {
+    if (CI) throw new Error(`${REGISTRY_BIN} is missing, and CI=true allows no skip (run ../shared/oracle/install-tools)`);
+    t.skip('docker-registry not installed');
+    return;
+  }
+  if (!requireTool(t, 'skopeo')) return;
+  const reg = await startRegistry(t);
+  const { dir, layout, multi } = await helloLayout(t);
+  const tar = path.join(dir, 'multi.tar');
+  assert.equal((await cli('copy', '-q', `oci:${layout}:hello:multi`, `oci-archive:${tar}:multi`)).status, 0);
+  const remote = `docker://${reg.host}/archive-copy/multi:v1`;
+  const up = await cli('copy', '--json', `oci-archive:${tar}:multi`, remote);
+  assert.equal(up.status, 0, up.stderr);
+  assert.equal((JSON.parse(up.stdout) as { digest: string }).digest, multi);
+  assert.equal(sha256(await run('skopeo', ['inspect', '--tls-verify=false', '--raw', remote])), multi, 'the registry serves the same index bytes');
+  const down = path.join(dir, 'down.tar');
+  const r = await cli('copy', remote, `oci-archive:${down}:m`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `${multi} m\n`);
+  assert.equal(sha256(await run('skopeo', ['inspect', '--raw', `oci-archive:${down}:m`])), multi);
+  const arm = await cli('copy', '--json', '--platform', 'linux/arm64', remote, `oci-archive:${dir}/arm.tar:arm`);
+  assert.equal(arm.status, 0, arm.stderr);
+  const inspected = JSON.parse(await run('skopeo', ['inspect', `oci-archive:${dir}/arm.tar:arm`])) as { Architecture: string; Digest: string };
+  assert.equal(inspected.Architecture, 'arm64');
+  assert.equal(inspected.Digest, (JSON.parse(arm.stdout) as { digest: string }).digest);
 });

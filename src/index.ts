@@ -45,6 +45,7 @@ export { readDockerfile } from './dockerfile/instructions.js';
 export type { Dockerfile, Instruction, Stage } from './dockerfile/instructions.js';
 export { IgnoreMatcher } from './dockerfile/ignore.js';
 export { tarStream, readTar } from './tar.js';
+export type { TarStreamOptions } from './tar.js';
 export { parsePlatform, hostPlatform, formatPlatform, platformMatches } from './platform.js';
 export { checkRefName, isBareTag } from './ref.js';
 export { parseCommand, splitWords } from './words.js';

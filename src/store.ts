@@ -72,6 +72,11 @@ export interface PutOptions {
   annotations?: Record<string, string>;
   /** Called with the count of bytes stored so far (progress). */
   onProgress?: (bytes: number) => void;
+  /**
+   * The last of the stages when it is a Hasher already: its result is the blob's digest, and the
+   * bytes are not hashed a second time (an uncompressed layer's diff_id is its digest).
+   */
+  hashedBy?: Hasher;
 }
 
 export type Stage = NodeJS.ReadableStream | NodeJS.ReadWriteStream | Readable | Transform;
@@ -195,13 +200,14 @@ export class BlobStore {
     const into = this.staging ?? this.root;
     if (!this.staging) await fs.mkdir(this.dir, { recursive: true });
     const tmp = tempPath(into);
-    const hasher = new Hasher();
+    if (opts.hashedBy && stages[stages.length - 1] !== opts.hashedBy) throw new Error('BlobStore.put: hashedBy must be the last stage');
+    const hasher = opts.hashedBy ?? new Hasher();
     try {
       // Opened before the pipeline starts: a stream that opens its own file could create it after
       // a failed pipeline's clean-up had already run. flush: fsync before the close it waits for.
       const handle = await fs.open(tmp, 'wx', 0o644);
       const out = createWriteStream(tmp, { fd: handle, flush: true });
-      const chain: Stage[] = [...stages, hasher];
+      const chain: Stage[] = opts.hashedBy ? [...stages] : [...stages, hasher];
       if (opts.onProgress) chain.push(progressTap(opts.onProgress));
       await pipeline([...chain, out] as unknown as [Readable, NodeJS.WritableStream]);
       const { digest, size } = hasher.result();

@@ -65,12 +65,22 @@ const CHUNK = 64 * 1024;
 /** Data pieces at least this large are pushed as they are instead of being copied into a chunk. */
 const PASS_THROUGH = 16 * 1024;
 
+export interface TarStreamOptions {
+  /**
+   * Called with each entry before it is written; what it throws fails the stream as an error of
+   * the entries would. A check here costs nothing per entry, where another async generator
+   * wrapped around the entries costs a few promises each.
+   */
+  onEntry?: (entry: Entry) => void;
+}
+
 /**
  * A tar stream (a Node Readable) of the given entries, in the order given, ended by the
  * end-of-archive blocks. Entries are pulled one at a time, only when the reader wants bytes; an
  * error from the entries, their data or the consumer destroys the stream with that error.
  */
-export function tarStream(entries: AsyncIterable<Entry>): Readable {
+export function tarStream(entries: AsyncIterable<Entry>, opts: TarStreamOptions = {}): Readable {
+  const onEntry = opts.onEntry;
   let started = false;
   let wake: (() => void) | undefined;
   const nudge = (): void => {
@@ -96,8 +106,11 @@ export function tarStream(entries: AsyncIterable<Entry>): Readable {
   async function drive(): Promise<void> {
     const iterator = entries[Symbol.asyncIterator]();
     try {
+      // Awaits only what is pending: for a tree of small files most entries are written with no
+      // promise of their own (room to spare, data already in memory).
       for (;;) {
-        if (!(await writer.room())) break;
+        if (writer.full() && !(await writer.room())) break;
+        if (out.destroyed) break;
         const next = await iterator.next();
         if (next.done) {
           writer.zeros(2 * BLOCK);
@@ -105,7 +118,9 @@ export function tarStream(entries: AsyncIterable<Entry>): Readable {
           out.push(null);
           return;
         }
-        await writeEntry(writer, next.value);
+        onEntry?.(next.value);
+        const pending = writeEntry(writer, next.value);
+        if (pending) await pending;
       }
     } catch (err) {
       out.destroy(err as Error);
@@ -133,6 +148,11 @@ class ChunkWriter {
     private readonly out: Readable,
     private readonly readCalled: () => Promise<void>,
   ) {}
+
+  /** Whether room() would wait: the reader has enough. */
+  full(): boolean {
+    return !this.out.destroyed && this.out.readableLength >= this.out.readableHighWaterMark;
+  }
 
   /** Waits while the reader has enough; false once the stream is destroyed. */
   async room(): Promise<boolean> {
@@ -164,18 +184,25 @@ class ChunkWriter {
     this.zeros((BLOCK - (size % BLOCK)) % BLOCK);
   }
 
-  /** Appends data: copied into the chunk when small, passed on as it is when large. */
-  async data(bytes: Buffer): Promise<void> {
+  /**
+   * Appends data: copied into the chunk when small, passed on as it is when large. A promise only
+   * when it has to wait for the reader (undefined: done already).
+   */
+  data(bytes: Buffer): Promise<void> | undefined {
     if (bytes.length >= PASS_THROUGH) {
       this.flush();
       this.out.push(bytes);
-      await this.room();
-      return;
+      return this.full() ? this.room().then(() => undefined) : undefined;
     }
     if (this.used + bytes.length > CHUNK) {
       this.flush();
-      await this.room();
+      if (this.full()) return this.room().then(() => this.copy(bytes));
     }
+    this.copy(bytes);
+    return undefined;
+  }
+
+  private copy(bytes: Buffer): void {
     bytes.copy(this.chunk, this.used);
     this.used += bytes.length;
   }
@@ -188,29 +215,45 @@ class ChunkWriter {
   }
 }
 
-async function writeEntry(writer: ChunkWriter, entry: Entry): Promise<void> {
+/** Writes an entry; a promise only when it must wait (for the reader, or for data being read). */
+function writeEntry(writer: ChunkWriter, entry: Entry): Promise<void> | undefined {
   const { header, pax } = tarHeader(entry);
   if (pax.length > 0) {
     const body = paxBody(pax);
     writePaxBlock(writer.block(), body.length);
-    await writer.data(body);
-    writer.pad(body.length);
+    const pending = writer.data(body);
+    if (pending) return pending.then(() => writeEntryAfterPax(writer, entry, header, body.length));
+    return writeEntryAfterPax(writer, entry, header, body.length);
   }
+  return writeEntryAfterPax(writer, entry, header, -1);
+}
+
+function writeEntryAfterPax(writer: ChunkWriter, entry: Entry, header: UstarHeader, paxLength: number): Promise<void> | undefined {
+  if (paxLength >= 0) writer.pad(paxLength);
   encodeHeader(writer.block(), header);
-  if (entry.type !== 'file' || !entry.open) return;
+  if (entry.type !== 'file' || !entry.open) return undefined;
   const whole = wholeOf(entry.open);
   if (whole) {
     const loaded = whole();
-    const data = loaded instanceof Buffer ? loaded : await loaded;
-    if (data.length > entry.size) throw changedSize(entry, 'more');
-    if (data.length < entry.size) throw changedSize(entry, String(data.length));
-    await writer.data(data);
-    writer.pad(entry.size);
-    return;
+    if (loaded instanceof Buffer) return writeWhole(writer, entry, loaded);
+    return (loaded as Promise<Buffer>).then((data) => writeWhole(writer, entry, data));
   }
+  return writeStreamed(writer, entry, entry.open);
+}
+
+function writeWhole(writer: ChunkWriter, entry: Entry, data: Buffer): Promise<void> | undefined {
+  if (data.length > entry.size) throw changedSize(entry, 'more');
+  if (data.length < entry.size) throw changedSize(entry, String(data.length));
+  const pending = writer.data(data);
+  if (pending) return pending.then(() => writer.pad(entry.size));
+  writer.pad(entry.size);
+  return undefined;
+}
+
+async function writeStreamed(writer: ChunkWriter, entry: Entry, open: () => Readable): Promise<void> {
   // A loop rather than a pipeline per entry: for thousands of small files, pipeline's per-call
   // setup (an AbortController each) cost more than the copying.
-  const data = entry.open();
+  const data = open();
   try {
     let seen = 0;
     for await (const chunk of data as AsyncIterable<Buffer>) {

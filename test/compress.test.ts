@@ -10,7 +10,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
-import { ParallelGzip, compressor, crc32, tableCrc32, DEFAULT_GZIP_LEVEL, GZIP_BLOCK_SIZE, GZIP_OS_BYTE } from '../src/compress.js';
+import { ParallelGzip, compressor, crc32, probeIncompressible, tableCrc32, DEFAULT_GZIP_LEVEL, GZIP_BLOCK_SIZE, GZIP_OS_BYTE } from '../src/compress.js';
 import { BlobStore } from '../src/store.js';
 import { MediaType } from '../src/descriptor.js';
 import { ROOT, requireTool, run, snapshot, tempDir } from './helpers.js';
@@ -51,6 +51,19 @@ function text(n: number): Buffer {
 
 /** Several MB of mixed content: text, noise, text, so blocks of both kinds and a text tail. */
 const MIXED = Buffer.concat([text(1_700_000), noise(1_300_000), text(900_001)]);
+
+/**
+ * Input for the incompressible-block probe: block 0 text; block 1 text then noise; blocks 2 and 3
+ * all noise (stored without deflating); block 4 noise after 8 KiB of text, which the probe's
+ * first slice sees (deflated); then a text tail.
+ */
+const PROBED = Buffer.concat([
+  text(1_700_000),
+  noise(4 * GZIP_BLOCK_SIZE - 1_700_000, 3),
+  text(8 * 1024),
+  noise(GZIP_BLOCK_SIZE - 8 * 1024, 6),
+  text(300_001),
+]);
 
 async function gz(input: Buffer | Buffer[], make: () => NodeJS.ReadWriteStream = () => compressor('gzip').create()[0]!): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -100,6 +113,10 @@ test('the same bytes however the input was chunked', async () => {
   for (let at = 0; at < MIXED.length; at += GZIP_BLOCK_SIZE - 1) blockSized.push(MIXED.subarray(at, at + GZIP_BLOCK_SIZE - 1));
   assert.equal(sha256(await gz(odd)), sha256(whole));
   assert.equal(sha256(await gz(blockSized)), sha256(whole));
+  const probed = await gz(PROBED);
+  const probedOdd: Buffer[] = [];
+  for (let at = 0, n = 1; at < PROBED.length; at += n, n = (n * 37 + 11) % 200_003) probedOdd.push(PROBED.subarray(at, at + n));
+  assert.equal(sha256(await gz(probedOdd)), sha256(probed));
 });
 
 test('the same bytes with a thread pool of 1 and of 8 (and whatever concurrency follows)', async () => {
@@ -124,17 +141,44 @@ test('the same bytes with a thread pool of 1 and of 8 (and whatever concurrency 
       child.stderr.on('data', (c: Buffer) => (err += c.toString()));
       child.on('error', reject);
       child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`child exit ${code}: ${err}`))));
-      child.stdin.end(MIXED);
+      child.stdin.end(input);
     });
-  const [one, eight] = await Promise.all([inChild('1'), inChild('8')]);
-  assert.match(one, /^[0-9a-f]{64}$/);
-  assert.equal(one, eight);
-  assert.equal(one, sha256(await gz(MIXED)));
-  // And with explicit concurrencies in this process, down to one block at a time.
-  for (const concurrency of [1, 3]) {
-    const out = await gz(MIXED, () => new ParallelGzip({ level: DEFAULT_GZIP_LEVEL, blockSize: GZIP_BLOCK_SIZE, osByte: GZIP_OS_BYTE, concurrency }));
-    assert.equal(sha256(out), one, `concurrency ${concurrency}`);
+  // MIXED has no all-noise block; PROBED has blocks the probe stores and one it lets deflate.
+  let input = MIXED;
+  for (input of [MIXED, PROBED]) {
+    const [one, eight] = await Promise.all([inChild('1'), inChild('8')]);
+    assert.match(one, /^[0-9a-f]{64}$/);
+    assert.equal(one, eight);
+    assert.equal(one, sha256(await gz(input)));
+    // And with explicit concurrencies in this process, down to one block at a time.
+    for (const concurrency of [1, 3]) {
+      const out = await gz(input, () => new ParallelGzip({ level: DEFAULT_GZIP_LEVEL, blockSize: GZIP_BLOCK_SIZE, osByte: GZIP_OS_BYTE, concurrency }));
+      assert.equal(sha256(out), one, `concurrency ${concurrency}`);
+    }
   }
+});
+
+test('the probe stores all-noise blocks undeflated and deflates a block with text at a probed slice', async (t) => {
+  const block = (i: number) => PROBED.subarray(i * GZIP_BLOCK_SIZE, (i + 1) * GZIP_BLOCK_SIZE);
+  const dictionary = (i: number) => PROBED.subarray(i * GZIP_BLOCK_SIZE - 32 * 1024, i * GZIP_BLOCK_SIZE);
+  assert.equal(await probeIncompressible(block(0), undefined), false, 'text');
+  assert.equal(await probeIncompressible(block(1), dictionary(1)), false, 'text, then noise');
+  assert.equal(await probeIncompressible(block(2), dictionary(2)), true, 'noise');
+  assert.equal(await probeIncompressible(block(3), dictionary(3)), true, 'noise');
+  assert.equal(await probeIncompressible(block(4), dictionary(4)), false, 'noise after some text');
+  // Noise that repeats its dictionary compresses, and the probe sees it through the dictionary.
+  const repeat = noise(16 * 1024, 8);
+  assert.equal(await probeIncompressible(repeat, undefined), true);
+  assert.equal(await probeIncompressible(repeat, Buffer.concat([noise(16 * 1024, 9), repeat])), false);
+  const out = await gz(PROBED);
+  assert.ok((await gunzip(out)).equals(PROBED));
+  // Blocks 2 and 3 are whole stored blocks of 65535 bytes: find block 2's first one by its bytes.
+  const at = out.indexOf(block(2).subarray(0, 64));
+  assert.ok(at > 5, 'block 2 is stored, its bytes as they are');
+  assert.deepEqual([...out.subarray(at - 5, at)], [0, 0xff, 0xff, 0, 0]);
+  // Deflating block 4 (1 MiB, 8 KiB of it text) saves only the text: the stream is about its size.
+  assert.ok(out.length < PROBED.length, `${out.length} of ${PROBED.length}`);
+  await systemGunzip(t, out, PROBED);
 });
 
 test('noise is stored, not deflated: whole 65535-byte stored blocks, output barely larger than input', async (t) => {

@@ -6,6 +6,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { buildImage } from '../src/build.js';
 import { compressor } from '../src/compress.js';
+import { sha256 } from '../src/digest.js';
 import { buildDockerfile } from '../src/dockerfile/build.js';
 import type { Entry } from '../src/entries.js';
 import { UserError } from '../src/errors.js';
@@ -59,6 +60,22 @@ test('the layer writer refuses a path it has written already, as a bug (sources 
     return true;
   });
   assert.deepEqual(await fs.readdir(path.join(root, 'blobs', 'sha256')), [ok.digest.slice(7)], 'nothing written for the refused layer');
+});
+
+test('an uncompressed layer is hashed once: its digest is its diff_id, and the blob hashes to it', async (t) => {
+  const root = await tempDir(t);
+  const store = new BlobStore(root);
+  const layer = await writeLayer(store, list([dir('a'), dir('a/b')]), { compressor: compressor('none') });
+  assert.equal(layer.digest, layer.diffId);
+  assert.equal(layer.size, layer.uncompressedSize);
+  const bytes = await fs.readFile(path.join(root, 'blobs', 'sha256', layer.digest.slice(7)));
+  assert.equal(sha256(bytes), layer.digest);
+  assert.equal(bytes.length, layer.size);
+  // Gzipped, the two differ: the store hashes the compressed bytes itself.
+  const gz = await writeLayer(store, list([dir('a'), dir('a/b')]), { compressor: compressor('gzip') });
+  assert.equal(gz.diffId, layer.diffId);
+  assert.notEqual(gz.digest, gz.diffId);
+  assert.equal(sha256(await fs.readFile(path.join(root, 'blobs', 'sha256', gz.digest.slice(7)))), gz.digest);
 });
 
 test('Dockerfile COPY of several sources into one directory lists it once (docker\'s classic builder builds these)', async (t) => {

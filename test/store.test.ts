@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { BlobStore, removeStaleTemps, tempPath } from '../src/store.js';
-import { sha256, type Digest } from '../src/digest.js';
+import { Hasher, sha256, type Digest } from '../src/digest.js';
 import { UserError } from '../src/errors.js';
 import { tempDir } from './helpers.js';
 
@@ -31,6 +31,23 @@ test('put stores bytes under their digest, hashed while streaming', async (t) =>
   assert.deepEqual(await drain(store.open(d)), data);
   // No temporary file is left anywhere.
   assert.deepEqual((await fs.readdir(root)).sort(), ['blobs']);
+});
+
+test('put with hashedBy takes the digest from that last stage, and refuses one that is not last', async (t) => {
+  const root = await tempDir(t);
+  const store = new BlobStore(root);
+  const data = Buffer.from('hashed once');
+  const hasher = new Hasher();
+  const d = await store.put([Readable.from([data]), hasher], { mediaType: MT, hashedBy: hasher });
+  assert.equal(d.digest, sha256(data));
+  assert.equal(d.size, data.length);
+  assert.deepEqual(await drain(store.open(d)), data);
+  const early = new Hasher();
+  await assert.rejects(store.put([Readable.from([data]), early, new Hasher()], { mediaType: MT, hashedBy: early }), /hashedBy must be the last stage/);
+  // An expected digest is still checked against it.
+  const wrong = sha256('other');
+  const h = new Hasher();
+  await assert.rejects(store.put([Readable.from([data]), h], { mediaType: MT, hashedBy: h, expected: { digest: wrong } }), /hashes to/);
 });
 
 test('put of a blob that exists does not write it again', async (t) => {

@@ -743,3 +743,23 @@ with tarfile.open(sys.argv[1], 'w', format=tarfile.USTAR_FORMAT, encoding='latin
     assert.deepEqual(back!.xattrs!.get('user.bin'), value);
   });
 });
+
+describe('tarStream onEntry', () => {
+  it('sees each entry before it is written; its throw fails the stream and pulls no more', async () => {
+    const seen: string[] = [];
+    let pulled = 0;
+    async function* entries(): AsyncGenerator<Entry> {
+      for (const name of ['a', 'b', 'c', 'd']) {
+        pulled++;
+        yield fileEntry(name, name.repeat(3));
+      }
+    }
+    const ok = await collect(tarStream(entries(), { onEntry: (e) => seen.push(e.path) }));
+    assert.deepEqual(seen, ['a', 'b', 'c', 'd']);
+    assert.ok(ok.equals(await tarOf(['a', 'b', 'c', 'd'].map((n) => fileEntry(n, n.repeat(3))))), 'the same bytes as without onEntry');
+    pulled = 0;
+    const failing = tarStream(entries(), { onEntry: (e) => { if (e.path === 'b') throw new Error('b refused'); } });
+    await assert.rejects(collect(failing), /b refused/);
+    assert.equal(pulled, 2);
+  });
+});

@@ -1,7 +1,6 @@
 // `oci-pack gc <layout>`: remove blobs nothing in index.json reaches and what dead writers left;
 // --dry-run lists them. One line per thing removed; safe beside running writers.
 import type { CommandModule } from 'yargs';
-import { gc } from '../gc.js';
 import { humanSize, type Io } from './io.js';
 
 interface GcArgs {
@@ -23,6 +22,7 @@ export function gcCommand(io: Io, setStatus: (s: number) => void): CommandModule
         .option('quiet', { type: 'boolean', alias: 'q', default: false, describe: 'no summary line' }) as never,
     handler: async (args) => {
       const dryRun = args['dry-run'];
+      const { gc } = await import('../gc.js');
       const result = await gc(args.layout, { dryRun });
       if (args.json) {
         io.stdout(`${JSON.stringify({ dryRun, ...result }, null, 2)}\n`);

@@ -1,7 +1,7 @@
 // `oci-pack index <layout> --tag REF SRC...`: an image index of images already in the layout, one
 // entry per platform; prints the index's digest (or a JSON summary).
 import type { CommandModule } from 'yargs';
-import { assembleIndex, type AssembleIndexResult } from '../image-index.js';
+import type { AssembleIndexResult } from '../image-index.js';
 import { isBareTag } from '../ref.js';
 import type { Io } from './io.js';
 
@@ -34,6 +34,7 @@ export function indexCommand(io: Io, setStatus: (s: number) => void): CommandMod
           if (isBareTag(tag)) io.stderr(`oci-pack: warning: --tag ${tag}: a single word; docker-format tools read it as a bare tag of no name (say ${tag}:latest if you meant that)\n`);
         }
       }
+      const { assembleIndex } = await import('../image-index.js');
       const result = await assembleIndex({ layout: args.layout, sources: args.sources.map(String), tags });
       io.stdout(args.json ? `${JSON.stringify(indexSummary(result), null, 2)}\n` : `${result.index.digest}\n`);
       setStatus(0);

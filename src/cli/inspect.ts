@@ -1,7 +1,7 @@
 // `oci-pack inspect <layout | archive> [REF]`: images, tags, platforms, config and layers as a
 // table for people or --json for scripts; --files lists each image's merged filesystem.
 import type { CommandModule } from 'yargs';
-import { inspect, type InspectedImage } from '../inspect.js';
+import type { InspectedImage } from '../inspect.js';
 import { formatPlatform } from '../platform.js';
 import { humanSize, type Io } from './io.js';
 
@@ -25,6 +25,7 @@ export function inspectCommand(io: Io, setStatus: (s: number) => void): CommandM
         .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' })
         .option('quiet', { type: 'boolean', alias: 'q', default: false, describe: 'one line per image' }) as never,
     handler: async (args) => {
+      const { inspect } = await import('../inspect.js');
       const report = await inspect(args.target, args.ref === undefined ? undefined : String(args.ref), { files: args.files });
       if (args.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
       else for (const image of report.images) io.stdout(args.quiet ? `${image.digest} ${image.tags.join(' ')}\n` : describeImage(image, args.files));

@@ -92,11 +92,9 @@ export function layoutCommand(io: Io, argv: readonly string[], setStatus: (s: nu
 
 async function buildCommand(args: LayoutArgs, argv: readonly string[], io: Io, progress: Progress): Promise<void> {
   // Loaded here, not at start-up: `oci-pack --version` and the other commands need none of it.
-  const [{ buildImage }, { parseCompression }, { buildDockerfile }] = await Promise.all([
-    import('../build.js'),
-    import('../compress.js'),
-    import('../dockerfile/build.js'),
-  ]);
+  // The Dockerfile builder (its parser, FROM's image sources, the docker archive reader) only when
+  // there is no --add or --layer: a third of the modules an --add build would load otherwise.
+  const [{ buildImage }, { parseCompression }] = await Promise.all([import('../build.js'), import('../compress.js')]);
   const layers = layerSources(argv);
   const platforms = args.platform === undefined ? [] : args.platform.split(',').map((p) => parsePlatform(p.trim()));
   const report = reporter(args.quiet, progress);
@@ -128,6 +126,7 @@ async function buildCommand(args: LayoutArgs, argv: readonly string[], io: Io, p
     if (mixed) throw usageError(`--${mixed}: a Dockerfile option, and --add/--layer build without a Dockerfile; give one or the other`);
     result = await buildImage({ ...common, layers });
   } else {
+    const { buildDockerfile } = await import('../dockerfile/build.js');
     result = await buildDockerfile({ ...common, ...(await dockerfileOptions(args)) });
   }
   if (args.json) {

@@ -2,7 +2,6 @@
 // them where podman does (REGISTRY_AUTH_FILE, else ${XDG_RUNTIME_DIR}/containers/auth.json).
 import type { CommandModule } from 'yargs';
 import { usageError } from '../errors.js';
-import { login } from '../registry/login.js';
 import { readWhole } from '../streams.js';
 import type { Readable } from 'node:stream';
 import type { Io } from './io.js';
@@ -34,6 +33,7 @@ export function loginCommand(io: Io, setStatus: (s: number) => void, stdin: () =
       let password = args.password;
       if (args['password-stdin']) password = (await readWhole(stdin(), 64 * 1024, 'stdin')).toString('utf8').replace(/\r?\n$/, '');
       if (password === undefined || password === '') throw usageError('a password is needed: --password-stdin (or -p)');
+      const { login } = await import('../registry/login.js');
       const { file } = await login({ ...registryOptions(args), registry: args.registry, username: args.username, password });
       if (args.json) io.stdout(`${JSON.stringify({ registry: args.registry, file })}\n`);
       else if (!args.quiet) io.stdout(`Login Succeeded (${file})\n`);

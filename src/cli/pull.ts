@@ -3,7 +3,6 @@
 import type { CommandModule } from 'yargs';
 import { usageError } from '../errors.js';
 import { parsePlatform } from '../platform.js';
-import { pullImage } from '../registry/pull.js';
 import { humanSize, type Io } from './io.js';
 import { registryFlags, registryOptions, shortDigest, type RegistryArgs } from './registry-flags.js';
 
@@ -35,6 +34,7 @@ export function pullCommand(io: Io, setStatus: (s: number) => void): CommandModu
       if (!args.src.startsWith('docker://')) throw usageError(`${args.src}: the source must be docker://HOST/REPO[:TAG]`);
       if (args.all && args.platform !== undefined) throw usageError('--all and --platform: give one (all platforms, or one)');
       if (!(args.concurrency >= 1)) throw usageError(`--concurrency ${args.concurrency}: expected 1 or more`);
+      const { pullImage } = await import('../registry/pull.js');
       const result = await pullImage({
         ...registryOptions(args),
         ref: args.src,

@@ -2,7 +2,6 @@
 // registry; the pushed name with its digest on stdout, one line per blob on stderr when it is a terminal.
 import type { CommandModule } from 'yargs';
 import { usageError } from '../errors.js';
-import { pushImage } from '../registry/push.js';
 import { humanSize, type Io } from './io.js';
 import { registryFlags, registryOptions, shortDigest, type RegistryArgs } from './registry-flags.js';
 
@@ -34,6 +33,7 @@ export function pushCommand(io: Io, setStatus: (s: number) => void): CommandModu
       if (!args.dest.startsWith('docker://')) throw usageError(`${args.dest}: the destination must be docker://HOST/REPO[:TAG]`);
       if (args['chunk-size'] !== undefined && !(args['chunk-size'] >= 0)) throw usageError(`--chunk-size ${args['chunk-size']}: expected a number of bytes`);
       if (!(args.concurrency >= 1)) throw usageError(`--concurrency ${args.concurrency}: expected 1 or more`);
+      const { pushImage } = await import('../registry/push.js');
       const result = await pushImage({
         ...registryOptions(args),
         layout: args.layout,

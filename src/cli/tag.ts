@@ -1,7 +1,6 @@
 // `oci-pack tag <layout> SRC DST` and `oci-pack untag <layout> REF`: name images without
 // rebuilding them, as one change of index.json under its lock.
 import type { CommandModule } from 'yargs';
-import { tagImage, untagImage } from '../tags.js';
 import type { Io } from './io.js';
 
 interface TagArgs {
@@ -31,6 +30,7 @@ export function tagCommand(io: Io, setStatus: (s: number) => void): CommandModul
         .option('json', { type: 'boolean', default: false, describe: 'print the tagged descriptor as JSON' })
         .option('quiet', { type: 'boolean', alias: 'q', default: false, describe: 'print nothing' }) as never,
     handler: async (args) => {
+      const { tagImage } = await import('../tags.js');
       const desc = await tagImage(args.layout, String(args.src), String(args.dst));
       if (args.json) io.stdout(`${JSON.stringify({ tag: String(args.dst), descriptor: desc }, null, 2)}\n`);
       else if (!args.quiet) io.stdout(`${desc.digest} ${String(args.dst)}\n`);
@@ -50,6 +50,7 @@ export function untagCommand(io: Io, setStatus: (s: number) => void): CommandMod
         .option('json', { type: 'boolean', default: false, describe: 'print the removed descriptors as JSON' })
         .option('quiet', { type: 'boolean', alias: 'q', default: false, describe: 'print nothing' }) as never,
     handler: async (args) => {
+      const { untagImage } = await import('../tags.js');
       const removed = await untagImage(args.layout, String(args.ref));
       if (args.json) io.stdout(`${JSON.stringify({ untagged: String(args.ref), descriptors: removed }, null, 2)}\n`);
       else if (!args.quiet) for (const d of removed) io.stdout(`${d.digest} ${String(args.ref)}\n`);

@@ -1,7 +1,6 @@
 // `oci-pack validate <layout | archive>`: every problem of a layout, oci-archive or docker-save
 // archive, one line each (`where: what`), exit 1 when there is any; --json for scripts.
 import type { CommandModule } from 'yargs';
-import { validate } from '../validate.js';
 import type { Io } from './io.js';
 
 interface ValidateArgs {
@@ -22,6 +21,7 @@ export function validateCommand(io: Io, setStatus: (s: number) => void): Command
         .example('$0 validate ./out', 'a layout')
         .example('$0 validate hello.tar --json', 'an archive, for a script') as never,
     handler: async (args) => {
+      const { validate } = await import('../validate.js');
       const report = await validate(args.target, args.json ? {} : { onProblem: (p) => io.stdout(`${p.where}: ${p.message}\n`) });
       if (args.json) {
         io.stdout(`${JSON.stringify({ ...report, ok: report.problems.length === 0 }, null, 2)}\n`);

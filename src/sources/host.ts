@@ -56,8 +56,23 @@ export async function* hostEntries(src: string, dest: string, opts: HostOptions 
   }
   const top = entryFor(src, dest, st, where, links);
   if (top.type === 'symlink') top.linkname = readLink(src, where);
-  yield top;
-  if (st.isDirectory()) yield* walk(src, dest, where, links, opts.exclude);
+  if (!st.isDirectory()) {
+    yield top;
+    return;
+  }
+  // The walk in this same generator, not behind a yield*: each level of generators costs every
+  // entry passing through it a few promises.
+  const root = path.join(src);
+  const stack: Frame[] = [frame(root.endsWith('/') ? root.slice(0, -1) || '/' : root, dest, where)];
+  const ahead: Array<{ entry: Entry; bytes: number }> = [{ entry: top, bytes: 0 }];
+  const state = { bytes: 0 };
+  for (;;) {
+    fillAhead(stack, ahead, state, where, links, opts.exclude);
+    const item = ahead.shift();
+    if (!item) return;
+    state.bytes -= item.bytes;
+    yield item.entry;
+  }
 }
 
 /** A directory being walked: its children in byte order, and the next one to visit. */
@@ -88,56 +103,47 @@ function frame(dir: string, dest: string, where: string): Frame {
 }
 
 /**
- * The tree below `dir`, depth-first, each directory before its children. One generator with a
- * stack of directories rather than one per directory: every level of `yield*` costs each entry
- * passing through it a promise.
+ * Reads ahead of the tar writer, depth-first, each directory before its children: up to
+ * READ_AHEAD_ENTRIES entries and READ_AHEAD_BYTES of data. One stack of directories rather than a
+ * generator per directory: every level of `yield*` costs each entry passing through it a promise.
  */
-async function* walk(
-  dir: string,
-  dest: string,
+function fillAhead(
+  stack: Frame[],
+  ahead: Array<{ entry: Entry; bytes: number }>,
+  state: { bytes: number },
   where: string,
   links: Map<string, string>,
   exclude: HostOptions['exclude'],
-): AsyncGenerator<Entry> {
-  const root = path.join(dir);
-  const stack: Frame[] = [frame(root.endsWith('/') ? root.slice(0, -1) || '/' : root, dest, where)];
-  const ahead: Array<{ entry: Entry; bytes: number }> = [];
-  let bytes = 0;
-  for (;;) {
-    while (stack.length > 0 && ahead.length < READ_AHEAD_ENTRIES && bytes < READ_AHEAD_BYTES) {
-      const top = stack[stack.length - 1]!;
-      if (top.next === top.names.length) {
-        stack.pop();
-        continue;
-      }
-      const name = top.names[top.next++]!;
-      // top.dir is already normal (the source as given, joined once): no path.join per file.
-      const hostPath = top.dir === '/' ? `/${name}` : `${top.dir}/${name}`;
-      const imagePath = top.dest === '' ? name : `${top.dest}/${name}`;
-      let st: Stats;
-      try {
-        st = fsc.lstatSync(hostPath);
-      } catch (err) {
-        throw prefixError(where, fileError(hostPath, err));
-      }
-      const verdict = exclude?.(hostPath, st.isDirectory()) ?? 'keep';
-      if (verdict === 'skip') continue;
-      if (verdict === 'descend') {
-        ahead.push({ entry: { path: imagePath, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: Math.floor(st.mtimeMs / 1000), size: 0 }, bytes: 0 });
-        stack.push(frame(hostPath, imagePath, where));
-        continue;
-      }
-      const entry = entryFor(hostPath, imagePath, st, where, links);
-      if (entry.type === 'symlink') entry.linkname = readLink(hostPath, where);
-      const item = prefetch(entry);
-      ahead.push(item);
-      bytes += item.bytes;
-      if (st.isDirectory()) stack.push(frame(hostPath, imagePath, where));
+): void {
+  while (stack.length > 0 && ahead.length < READ_AHEAD_ENTRIES && state.bytes < READ_AHEAD_BYTES) {
+    const top = stack[stack.length - 1]!;
+    if (top.next === top.names.length) {
+      stack.pop();
+      continue;
     }
-    const item = ahead.shift();
-    if (!item) return;
-    bytes -= item.bytes;
-    yield item.entry;
+    const name = top.names[top.next++]!;
+    // top.dir is already normal (the source as given, joined once): no path.join per file.
+    const hostPath = top.dir === '/' ? `/${name}` : `${top.dir}/${name}`;
+    const imagePath = top.dest === '' ? name : `${top.dest}/${name}`;
+    let st: Stats;
+    try {
+      st = fsc.lstatSync(hostPath);
+    } catch (err) {
+      throw prefixError(where, fileError(hostPath, err));
+    }
+    const verdict = exclude?.(hostPath, st.isDirectory()) ?? 'keep';
+    if (verdict === 'skip') continue;
+    if (verdict === 'descend') {
+      ahead.push({ entry: { path: imagePath, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: Math.floor(st.mtimeMs / 1000), size: 0 }, bytes: 0 });
+      stack.push(frame(hostPath, imagePath, where));
+      continue;
+    }
+    const entry = entryFor(hostPath, imagePath, st, where, links);
+    if (entry.type === 'symlink') entry.linkname = readLink(hostPath, where);
+    const item = prefetch(entry);
+    ahead.push(item);
+    state.bytes += item.bytes;
+    if (st.isDirectory()) stack.push(frame(hostPath, imagePath, where));
   }
 }
 

@@ -1,5 +1,20 @@
 // The public, typed API of oci-pack: everything the CLI does, a TypeScript program can do.
 // The CLI (src/cli/) is a thin shell over these exports.
+// The image model: every transport reads and writes Images (lazy, verified layers) and indexes.
+export { imagesOf } from './model.js';
+export type { ArtifactNode, Blob, Image, ImageNode, ImageSink, ImageSource, IndexNode, Layer, SinkEntry, SinkResult } from './model.js';
+export { resolve, resolveImage, readNode, readImage, digestsOf, isAttestation } from './resolve.js';
+export type { ResolveOptions } from './resolve.js';
+export { LayoutTransaction } from './transaction.js';
+export type { Recorded } from './transaction.js';
+export { TRANSPORTS, TRANSPORT_FORMS, TRANSPORT_NAMES, hasTransport, openSink, openSource, parseTransportRef } from './transports/index.js';
+export type { Transport, TransportName, TransportOptions, TransportRef } from './transports/index.js';
+export { LayoutSink, LayoutSource } from './transports/layout.js';
+export type { LayoutSinkEvent, LayoutSinkOptions } from './transports/layout.js';
+export { OciArchiveSink, OciArchiveSource } from './transports/oci-archive.js';
+export type { ArchiveEvent, OciArchiveSinkOptions, OciArchiveSourceOptions } from './transports/oci-archive.js';
+export { copyImage } from './copy.js';
+export type { CopyOptions, CopyResult } from './copy.js';
 export { buildImage, checkTags, destinationOf } from './build.js';
 export type { AddSource, BaseImage, BuildEvent, BuildOptions, BuildResult, ImageBelow, LayerSource, Owner, PlacedSource, TarballSource } from './build.js';
 export { Layout, placeImage, refNameOf, emptyIndex, tagMoves } from './layout.js';
@@ -29,8 +44,6 @@ export type { DockerfileBuildOptions } from './dockerfile/build.js';
 export { readDockerfile } from './dockerfile/instructions.js';
 export type { Dockerfile, Instruction, Stage } from './dockerfile/instructions.js';
 export { IgnoreMatcher } from './dockerfile/ignore.js';
-export { TRANSPORTS, resolveImage, stageImage } from './dockerfile/from.js';
-export type { LocalImage, ResolveContext, Transport } from './dockerfile/from.js';
 export { tarStream, readTar } from './tar.js';
 export type { TarStreamOptions } from './tar.js';
 export { parsePlatform, hostPlatform, formatPlatform, platformMatches } from './platform.js';

@@ -1,7 +1,7 @@
 // The one resolver: from a source and a ref to the image for a platform, or to the whole tree an
 // index lists; documents checked against the schemas, attestations told apart from images.
 import type { Readable } from 'node:stream';
-import { MediaType, type Descriptor, type LayerDescriptor, type Platform } from './descriptor.js';
+import { MediaType, REF_NAME_ANNOTATION, type Descriptor, type LayerDescriptor, type Platform } from './descriptor.js';
 import { parseDigest, type Digest } from './digest.js';
 import { UserError, prefixError } from './errors.js';
 import type { ImageConfig, ImageManifest } from './image.js';
@@ -44,7 +44,8 @@ export function isAttestation(d: Descriptor): boolean {
 /** What `ref` names in `source`: one image for the platform, or (with `all`) the whole tree. */
 export async function resolve(source: ImageSource, ref: string | undefined, opts: ResolveOptions = {}): Promise<ImageNode> {
   const where = opts.where ?? (ref === undefined || ref === '' ? source.name : `${source.name}:${ref}`);
-  const top = await source.lookup(ref);
+  // The names a source gives its entries are the source's: a sink names what it writes itself.
+  const top = (await source.lookup(ref)).map(withoutName);
   if (top.length === 0) throw new UserError(`${where}: no such image`, 'ENOTFOUND');
   if (opts.all) {
     if (top.length > 1) {
@@ -55,6 +56,15 @@ export async function resolve(source: ImageSource, ref: string | undefined, opts
     return readNode(source, top[0]!, where, 0);
   }
   return chooseImage(source, top, opts.platform, where, 0);
+}
+
+function withoutName(d: Descriptor): Descriptor {
+  if (d.annotations?.[REF_NAME_ANNOTATION] === undefined) return d;
+  const { [REF_NAME_ANNOTATION]: _name, ...rest } = d.annotations;
+  const out: Descriptor = { ...d };
+  if (Object.keys(rest).length > 0) out.annotations = rest;
+  else delete out.annotations;
+  return out;
 }
 
 /** The one image `ref` names for `platform` (default this host's): an index is walked down to it. */

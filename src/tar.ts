@@ -1,11 +1,16 @@
 // Entries ⇄ tar bytes: a writer that encodes every header itself into large chunks and puts what
 // ustar cannot hold into PAX records, and a reader on tar-stream that keeps PAX records byte-exact.
-import { Readable } from 'node:stream';
+import { createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type * as tar from 'tar-stream';
 import { cleanPath, compareNames, wholeOf, type Entry, type EntryType } from './entries.js';
+import { onInterrupt } from './cleanup.js';
 import { UserError, fileError } from './errors.js';
 import { MAX_PAX_BYTES } from './limits.js';
+import { removeStaleTemps, syncDir, tempPath } from './store.js';
 
 /** One entry of a tar archive being read. */
 export interface TarEntry extends Entry {
@@ -816,4 +821,72 @@ function tarError(where: string, err: unknown): unknown {
   if (typeof (err as NodeJS.ErrnoException | undefined)?.syscall === 'string') return fileError(where, err);
   if (err instanceof Error) return new UserError(`${where}: is not a tar archive or is truncated: ${err.message}`);
   return err;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Archives of documents and blobs (oci-archive, docker-save): every header field fixed, so the same
+// images always give the same archive bytes.
+
+const ARCHIVE_MTIME = 0;
+
+export function archiveDirectory(p: string): Entry {
+  return { path: p, type: 'directory', mode: 0o755, uid: 0, gid: 0, uname: '', gname: '', mtime: ARCHIVE_MTIME, size: 0 };
+}
+
+/** A file of `size` bytes whose data `open` streams (a blob, verified as it is read). */
+export function archiveFile(p: string, size: number, open: () => Readable): Entry {
+  return { path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: ARCHIVE_MTIME, size, open };
+}
+
+export function archiveBytes(p: string, data: Buffer): Entry {
+  return archiveFile(p, data.length, () => Readable.from([data]));
+}
+
+/**
+ * The name of an entry of an archive being read, as a path inside it; an absolute name or one
+ * that climbs out with ".." is refused, naming the entry.
+ */
+export function archiveEntryName(entry: TarEntry, where: string): string {
+  if (entry.name.startsWith('/') || entry.path.startsWith('/')) {
+    throw new UserError(`${where}: entry ${JSON.stringify(entry.name)}: an absolute path`, 'EINPUT');
+  }
+  const name = cleanPath(entry.path);
+  if (name === undefined) throw new UserError(`${where}: entry ${JSON.stringify(entry.name)}: a ".." component climbs out of the archive`, 'EINPUT');
+  return name;
+}
+
+/** An archive file to read, in 256 KiB chunks (every chunk passes hashers, and each costs per chunk); a folder is refused. */
+export async function openArchiveFile(file: string): Promise<Readable> {
+  const handle = await fs.open(file, 'r').catch((err: unknown) => {
+    throw fileError(file, err);
+  });
+  if ((await handle.stat()).isDirectory()) {
+    await handle.close();
+    throw new UserError(`${file}: is a directory, not an archive`, 'EINPUT');
+  }
+  return handle.createReadStream({ highWaterMark: 256 * 1024 });
+}
+
+/**
+ * A tar into `output` under a temporary name beside it (fsynced, then renamed), so a failure, a
+ * signal or a kill never leaves a partial archive under the target's name.
+ */
+export async function writeArchiveFile(tar: Readable, output: string, counter?: Transform): Promise<void> {
+  const dir = path.dirname(path.resolve(output));
+  // What killed runs (SIGKILL, a power cut) left beside the output: their pid in the name is gone.
+  await removeStaleTemps(dir);
+  const tmp = tempPath(dir);
+  const forget = onInterrupt(() => fs.rm(tmp, { force: true }));
+  try {
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true });
+    await (counter ? pipeline(tar, counter, out) : pipeline(tar, out));
+    await fs.rename(tmp, output);
+    await syncDir(dir);
+  } catch (err) {
+    tar.destroy();
+    await fs.rm(tmp, { force: true });
+    throw fileError(output, err);
+  } finally {
+    forget();
+  }
 }

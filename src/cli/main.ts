@@ -15,6 +15,7 @@ import { inspectCommand } from './inspect.js';
 import { gcCommand } from './gc.js';
 import { tagCommand, untagCommand } from './tag.js';
 import { indexCommand } from './index-command.js';
+import { copyCommand } from './copy.js';
 import type { Io } from './io.js';
 import { processIo } from './io.js';
 
@@ -50,7 +51,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     .command(tagCommand(io, (s) => (status = s)))
     .command(untagCommand(io, (s) => (status = s)))
     .command(indexCommand(io, (s) => (status = s)))
-    .demandCommand(1, 'name a command: layout, to-docker, from-docker, validate, inspect, gc, tag, untag, push, pull, login, index')
+    .command(copyCommand(io, (s) => (status = s)))
+    .demandCommand(1, 'name a command: layout, to-docker, from-docker, validate, inspect, gc, tag, untag, push, pull, login, index, copy')
     .recommendCommands()
     .strict()
     .help()
@@ -97,6 +99,7 @@ const NEEDS: Record<string, string> = {
   pull: 'pull: name the image and the layout: oci-pack pull docker://HOST/REPO:TAG <layout>',
   login: 'login: name the registry: oci-pack login <registry>',
   index: 'index: name the layout and the images: oci-pack index <layout> --tag REF <src>...',
+  copy: 'copy: name the source and the destination: oci-pack copy oci:DIR:REF oci-archive:TAR:REF',
 };
 
 /** yargs' "Not enough non-option arguments: got 0, need at least 1", said as what is missing. */

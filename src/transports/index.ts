@@ -4,12 +4,12 @@ import * as path from 'node:path';
 import type { CompressionName } from '../compress.js';
 import type { Platform } from '../descriptor.js';
 import type { DockerArchiveFormat } from '../docker/archive-write.js';
-import { usageError } from '../errors.js';
 import type { ImageSink, ImageSource } from '../model.js';
 import type { RegistryOptions } from '../registry/client.js';
 import type { BlobStore } from '../store.js';
 import { LayoutSink, LayoutSource, type LayoutSinkEvent } from './layout.js';
 import { parseTransportRef, type TransportName, type TransportRef } from './names.js';
+import type { ArchiveEvent } from './oci-archive.js';
 
 export { parseTransportRef, hasTransport, TRANSPORT_FORMS, TRANSPORT_NAMES } from './names.js';
 export type { TransportName, TransportRef } from './names.js';
@@ -32,6 +32,8 @@ export interface TransportOptions extends RegistryOptions {
   platform?: Platform;
   /** The form of a docker-archive: destination: v1 (docker before 25, the default) or oci (docker 25+). */
   dockerFormat?: DockerArchiveFormat;
+  /** Progress of an archive read (a source) or written (a sink). */
+  onArchiveEvent?: (e: ArchiveEvent) => void;
 }
 
 export interface Transport {
@@ -43,6 +45,16 @@ const oci: Transport = {
   source: (ref) => LayoutSource.open(ref.target, `oci:${ref.target}`),
   sink: (ref, opts) => LayoutSink.open(path.resolve(ref.target), { concurrency: opts.concurrency ?? 4, ...(opts.onLayoutEvent ? { onEvent: opts.onLayoutEvent } : {}) }),
 };
+
+// Loaded when used, like every archive transport: not what every command needs at start-up.
+const ociArchive: Transport = {
+  source: async (ref, opts) => (await import('./oci-archive.js')).OciArchiveSource.open(ref.target, { ...(ref.ref !== undefined ? { ref: ref.ref } : {}), ...(opts.scratch ? { scratch: opts.scratch } : {}), ...archiveEvents(opts) }),
+  sink: async (ref, opts) => (await import('./oci-archive.js')).OciArchiveSink.open(ref.target, archiveEvents(opts)),
+};
+
+function archiveEvents(opts: TransportOptions): { onEvent?: (e: ArchiveEvent) => void } {
+  return opts.onArchiveEvent ? { onEvent: opts.onArchiveEvent } : {};
+}
 
 // Loaded when used: the archive reader and writer are not what every command needs at start-up.
 const dockerArchive: Transport = {
@@ -71,12 +83,10 @@ const docker: Transport = {
   sink: async (ref, opts) => (await import('./registry.js')).RegistrySink.open(ref.target, opts),
 };
 
-export const TRANSPORTS: Partial<Record<TransportName, Transport>> = { oci, 'docker-archive': dockerArchive, docker };
+export const TRANSPORTS: Readonly<Record<TransportName, Transport>> = { oci, 'oci-archive': ociArchive, 'docker-archive': dockerArchive, docker };
 
 function transportOf(ref: TransportRef): Transport {
-  const t = TRANSPORTS[ref.transport];
-  if (!t) throw usageError(`${ref.text}: the ${ref.transport} transport is not available`);
-  return t;
+  return TRANSPORTS[ref.transport];
 }
 
 /** Open `text` (or a parsed reference) as a source; `what` names the argument in errors. */

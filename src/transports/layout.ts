@@ -27,8 +27,7 @@ export class LayoutSource implements ImageSource {
   }
 
   async refs(): Promise<string[]> {
-    const index = await this.layout.readIndex();
-    return [...new Set(index.manifests.map((d) => d.annotations?.[REF_NAME_ANNOTATION]).filter((r): r is string => r !== undefined))];
+    return refNames((await this.layout.readIndex()).manifests);
   }
 
   /**
@@ -37,17 +36,7 @@ export class LayoutSource implements ImageSource {
    * manifest digest; none: the layout's only entry.
    */
   async lookup(ref: string | undefined): Promise<Descriptor[]> {
-    const index = await this.layout.readIndex();
-    if (ref === undefined || ref === '') {
-      if (index.manifests.length === 1) return index.manifests;
-      throw new UserError(`${this.name}: holds ${index.manifests.length} images; name one (${this.name}:REF)${refList(index.manifests)}`, 'ENOTFOUND');
-    }
-    if (ref.startsWith('@')) return [byDigest(ref, index.manifests, this.name)];
-    for (const candidate of refCandidates(ref)) {
-      const found = index.manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === candidate);
-      if (found.length > 0) return found;
-    }
-    throw new UserError(`${this.name}: no image named ${JSON.stringify(ref)}${refList(index.manifests)}`, 'ENOTFOUND');
+    return lookupRef((await this.layout.readIndex()).manifests, ref, this.name);
   }
 
   read(desc: Descriptor): Promise<Buffer> {
@@ -160,7 +149,7 @@ function refCandidates(name: string): string[] {
 }
 
 function refList(manifests: readonly Descriptor[]): string {
-  const refs = [...new Set(manifests.map((d) => d.annotations?.[REF_NAME_ANNOTATION]).filter((t): t is string => t !== undefined))];
+  const refs = refNames(manifests);
   return refs.length > 0 ? ` (it has ${refs.slice(0, 10).map((r) => JSON.stringify(r)).join(', ')}${refs.length > 10 ? ', ...' : ''})` : ' (it has no ref names)';
 }
 
@@ -172,4 +161,27 @@ function byDigest(ref: string, all: readonly Descriptor[], name: string): Descri
   if (digests.length === 0) throw new UserError(`${name}: no image has a manifest digest starting sha256:${hex}`, 'ENOTFOUND');
   if (digests.length > 1) throw usageError(`${name}: ${digests.length} images have digests starting sha256:${hex}; give more digits`);
   return all.find((d) => d.digest === digests[0])!;
+}
+
+/**
+ * The entries of an index.json that `ref` names: as written, then as docker normalises it (`base`
+ * is `base:latest` and `docker.io/library/base:latest`); `@sha256:…` (or a unique prefix) is a
+ * manifest digest; none: the only entry. `name` is the source, for messages.
+ */
+export function lookupRef(manifests: readonly Descriptor[], ref: string | undefined, name: string): Descriptor[] {
+  if (ref === undefined || ref === '') {
+    if (manifests.length === 1) return [...manifests];
+    throw new UserError(`${name}: holds ${manifests.length} images; name one (${name}:REF)${refList(manifests)}`, 'ENOTFOUND');
+  }
+  if (ref.startsWith('@')) return [byDigest(ref, manifests, name)];
+  for (const candidate of refCandidates(ref)) {
+    const found = manifests.filter((d) => d.annotations?.[REF_NAME_ANNOTATION] === candidate);
+    if (found.length > 0) return found;
+  }
+  throw new UserError(`${name}: no image named ${JSON.stringify(ref)}${refList(manifests)}`, 'ENOTFOUND');
+}
+
+/** The ref names of an index.json's entries, each once, in order. */
+export function refNames(manifests: readonly Descriptor[]): string[] {
+  return [...new Set(manifests.map((d) => d.annotations?.[REF_NAME_ANNOTATION]).filter((r): r is string => r !== undefined))];
 }

@@ -9,14 +9,14 @@ import { decompressor, detectCompression, type Compressor } from '../compress.js
 import { Hasher, type Digest } from '../digest.js';
 import { MediaType, type Descriptor, type LayerDescriptor } from '../descriptor.js';
 import { cleanPath, parentOf, resolveWithin } from '../entries.js';
-import { fileError, UserError } from '../errors.js';
+import { UserError } from '../errors.js';
 import { createManifest, type ImageConfig } from '../image.js';
 import { canonicalJson, parseJsonInput } from '../json.js';
 import { checkRefName, familiarName, parseDockerRef, withDefaultTag } from '../ref.js';
 import { assertValid, checkInput } from '../schema.js';
 import { tempPath, type BlobStore } from '../store.js';
 import { MAX_ARCHIVE_ENTRIES, MAX_JSON_BYTES, MAX_MANIFEST_JSON_BYTES } from '../limits.js';
-import { readTar, type TarEntry } from '../tar.js';
+import { openArchiveFile, readTar, type TarEntry } from '../tar.js';
 import { LayerCheckStream } from '../safety.js';
 import { counting, peekHead, readWhole } from '../streams.js';
 
@@ -81,18 +81,7 @@ export async function stageDockerArchive(input: Readable, store: BlobStore, opts
 }
 
 /** A docker-save archive on disk, opened for one streamed read. */
-export async function openArchive(file: string): Promise<Readable> {
-  const handle = await fs.open(file, 'r').catch((err: unknown) => {
-    throw fileError(file, err);
-  });
-  if ((await handle.stat()).isDirectory()) {
-    await handle.close();
-    throw new UserError(`${file}: is a directory, not an archive`, 'EINPUT');
-  }
-  // 256 KiB reads: every chunk passes through hashers, the layer check and the compressor, and each
-  // stage costs per chunk; 64 KiB chunks made that overhead as large as the hashing.
-  return handle.createReadStream({ highWaterMark: 256 * 1024 });
-}
+export const openArchive = openArchiveFile;
 
 
 // ---------------------------------------------------------------------------------------------

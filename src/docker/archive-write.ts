@@ -1,6 +1,6 @@
 // Writing Images as a docker-save archive, legacy (v1) or docker 25+ (oci): every layer verified
 // (for v1, spooled uncompressed) first, then one tar whose manifest.json and repositories come last.
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -19,7 +19,7 @@ import { assertValid } from '../schema.js';
 import { removeStaleTemps, syncDir, tempPath } from '../store.js';
 import { onInterrupt } from '../cleanup.js';
 import { counting } from '../streams.js';
-import { entryHeader, tarStream } from '../tar.js';
+import { entryHeader, tarStream, writeArchiveFile } from '../tar.js';
 import { legacyLayers } from './legacy.js';
 import { measureLayer, openUncompressed, PositionalWriter, writeAt, type MeasuredLayer } from './layers.js';
 
@@ -298,26 +298,8 @@ function* closingDocuments(manifest: ManifestItem[], repositories: Record<string
 
 /** The tar into a file (temporary name, fsync, rename) or into a stream. */
 async function writeTar(tar: Readable, output: string | NodeJS.WritableStream, counter: Transform): Promise<void> {
-  if (typeof output !== 'string') {
-    await pipeline(tar, counter, output);
-    return;
-  }
-  const dir = path.dirname(path.resolve(output));
-  // What killed runs (SIGKILL, a power cut) left beside the output: their pid in the name is gone.
-  await removeStaleTemps(dir);
-  const tmp = tempPath(dir);
-  const forget = onInterrupt(() => fs.rm(tmp, { force: true }));
-  try {
-    await pipeline(tar, counter, createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }));
-    await fs.rename(tmp, output);
-    await syncDir(dir);
-  } catch (err) {
-    tar.destroy();
-    await fs.rm(tmp, { force: true });
-    throw fileError(output, err);
-  } finally {
-    forget();
-  }
+  if (typeof output !== 'string') await pipeline(tar, counter, output);
+  else await writeArchiveFile(tar, output, counter);
 }
 
 // ---------------------------------------------------------------------------------------------

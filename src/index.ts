@@ -1,7 +1,7 @@
 // The public, typed API of oci-pack: everything the CLI does, a TypeScript program can do.
 // The CLI (src/cli/) is a thin shell over these exports.
 export { buildImage, checkTags, destinationOf } from './build.js';
-export type { AddSource, BaseImage, BuildEvent, BuildOptions, BuildResult, ImageBelow, LayerSource, Owner, PlacedSource, TarballSource } from './build.js';
+export type { AddSource, BuildEvent, BuildOptions, BuildResult, LayerSource, Owner, PlacedSource, TarballSource } from './build.js';
 export { Layout, placeImage, refNameOf, emptyIndex, tagMoves } from './layout.js';
 export type { ImageIndex, LockOptions, TagMove, UpdateOptions } from './layout.js';
 export { BlobStore, VerifyingStream } from './store.js';
@@ -23,14 +23,13 @@ export type { Placement } from './place.js';
 export { hostEntries } from './sources/host.js';
 export { tarballEntries } from './sources/tarball.js';
 export { ImageFilesystem, layerEntries } from './sources/image.js';
-export type { ImageLayers } from './sources/image.js';
 export { buildDockerfile, findDockerfile } from './dockerfile/build.js';
 export type { DockerfileBuildOptions } from './dockerfile/build.js';
 export { readDockerfile } from './dockerfile/instructions.js';
 export type { Dockerfile, Instruction, Stage } from './dockerfile/instructions.js';
 export { IgnoreMatcher } from './dockerfile/ignore.js';
-export { TRANSPORTS, resolveImage, stageImage } from './dockerfile/from.js';
-export type { LocalImage, ResolveContext, Transport } from './dockerfile/from.js';
+export { PULL_POLICIES, stageBaseImage, withBaseImage } from './dockerfile/from.js';
+export type { BaseContext, BaseImageOptions, PullPolicy } from './dockerfile/from.js';
 export { tarStream, readTar } from './tar.js';
 export { parsePlatform, hostPlatform, formatPlatform, platformMatches } from './platform.js';
 export { checkRefName, isBareTag } from './ref.js';

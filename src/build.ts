@@ -31,6 +31,7 @@ import { tarballEntries } from './sources/tarball.js';
 import type { BlobStore } from './store.js';
 import { LayoutTransaction } from './transaction.js';
 import { putBlob } from './transports/layout.js';
+import { mapLimit } from './registry/limit.js';
 
 export interface Owner {
   uid: number;
@@ -254,17 +255,18 @@ function ociLayer(l: LayerDescriptor, where: string): LayerDescriptor {
 }
 
 /**
- * The base's layers into the staging, each verified as it streams from its source (those the
- * layout has are pinned, not read), so the build reads them locally and publishes them with the image.
+ * An image's layers into a staging store, each verified as it streams from its source (those the
+ * layout has are pinned, not read; a few at once, so a registry fetches them in parallel): the
+ * build then reads them locally and publishes them with the image.
  */
-async function stageLayers(store: BlobStore, base: Image): Promise<void> {
-  for (const [i, layer] of base.layers.entries()) {
+export async function stageLayers(store: BlobStore, image: Image, concurrency = 4): Promise<void> {
+  await mapLimit(image.layers, concurrency, async (layer, i) => {
     try {
       await putBlob(store, layer.descriptor, () => layer.open());
     } catch (err) {
-      throw prefixError(`${base.where}: layer ${i + 1} (${layer.descriptor.digest})`, err);
+      throw prefixError(`${image.where}: layer ${i + 1} (${layer.descriptor.digest})`, err);
     }
-  }
+  });
 }
 
 /**

@@ -6,6 +6,7 @@ import type { ImageSink, ImageSource } from './model.js';
 import { resolve } from './resolve.js';
 import { openSink, openSource, parseTransportRef, type TransportOptions, type TransportRef } from './transports/index.js';
 import { LayoutSink } from './transports/layout.js';
+import { RegistrySink } from './transports/registry.js';
 
 export interface CopyOptions extends TransportOptions {
   /** For an index: copy it whole, every manifest and blob, so its digest survives (the default unless `platform` is given). */
@@ -37,6 +38,8 @@ export async function copyImage(src: string | TransportRef, dst: string | Transp
     // An archive unpacks straight into the destination layout's staging: its blobs are written once.
     const scratch = sink instanceof LayoutSink ? { scratch: sink.staging } : {};
     source = await openSource(from, { ...opts, ...scratch });
+    // Another repository of the same registry: blobs are mounted from it, never downloaded and uploaded.
+    if (sink instanceof RegistrySink) sink.mountFromSource(source);
     const all = opts.platform === undefined && opts.all !== false;
     const node = await resolve(source, from.ref, { all, ...(opts.platform ? { platform: opts.platform } : {}), where: from.text });
     const tags = to.ref !== undefined && to.transport !== 'docker' ? [to.ref] : [];

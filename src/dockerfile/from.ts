@@ -22,7 +22,8 @@ import type { BlobStore } from '../store.js';
 import { readWhole } from '../streams.js';
 import { readTar } from '../tar.js';
 import { TRANSPORTS, hasTransport, openSource, parseTransportRef, type TransportOptions, type TransportRef } from '../transports/index.js';
-import { LayoutSource, putBlob } from '../transports/layout.js';
+import { LayoutSource } from '../transports/layout.js';
+import { stageLayers } from '../build.js';
 
 /** When a plain name is asked of its registry: never, when the layout has no such tag (default), or always. */
 export type PullPolicy = 'never' | 'missing' | 'always';
@@ -61,13 +62,7 @@ export const BASE_FORMS = 'oci:DIR[:REF], oci-archive:TAR[:REF], docker-archive:
  */
 export async function stageBaseImage(name: string, ctx: BaseContext): Promise<Image> {
   return withBaseImage(name, ctx, async (image) => {
-    for (const [i, layer] of image.layers.entries()) {
-      try {
-        await putBlob(ctx.staging, layer.descriptor, () => layer.open());
-      } catch (err) {
-        throw prefixError(`${image.where}: layer ${i + 1} (${layer.descriptor.digest})`, err);
-      }
-    }
+    await stageLayers(ctx.staging, image);
     return { ...image, layers: image.layers.map((l) => ({ descriptor: l.descriptor, open: () => ctx.staging.open(l.descriptor) })) };
   });
 }

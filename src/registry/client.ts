@@ -38,7 +38,8 @@ const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
 export class RegistryClient {
   readonly registry: string;
   private base!: URL;
-  private readonly retries: number;
+  /** Attempts after the first. */
+  readonly retries: number;
   private readonly backoffMs: number;
   readonly timeoutMs: number;
 
@@ -155,7 +156,8 @@ export class RegistryClient {
     }
   }
 
-  private pause(attempt: number): Promise<void> {
+  /** The pause before attempt `attempt + 1`: the backoff doubled each time. */
+  pause(attempt: number): Promise<void> {
     return new Promise((r) => setTimeout(r, this.backoffMs * 2 ** attempt));
   }
 }

@@ -82,7 +82,9 @@ export async function findCredentials(registry: string, repository: string | und
     const helper = doc.credHelpers?.[registry] ?? (registry === 'docker.io' ? doc.credHelpers?.['index.docker.io'] : undefined);
     if (helper) return helperGet(helper, registry);
     const entry = matchAuth(doc.auths ?? {}, registry, repository);
-    if (entry) return decodeEntry(entry, file, registry);
+    // docker login with a credsStore leaves an empty entry: the store holds the secret.
+    const found = entry && decodeEntry(entry, file, registry);
+    if (found) return found;
     if (doc.credsStore) {
       const found = await helperGet(doc.credsStore, registry);
       if (found) return found;
@@ -149,8 +151,7 @@ function decodeEntry(entry: AuthEntry, file: string, registry: string): Credenti
 
 /** Ask `docker-credential-<helper> get` (the docker credential-helper protocol); none found is undefined. */
 async function helperGet(helper: string, registry: string): Promise<Credentials | undefined> {
-  if (!/^[A-Za-z0-9._-]+$/.test(helper)) throw new UserError(`credential helper ${JSON.stringify(helper)}: not a plain name`, 'EINPUT');
-  const program = `docker-credential-${helper}`;
+  const program = helperProgram(helper);
   const server = registry === 'docker.io' ? DOCKER_HUB_SERVER_URL : registry;
   const { status, stdout, stderr } = await runHelper(program, ['get'], server);
   if (status !== 0) {
@@ -183,10 +184,22 @@ function runHelper(program: string, args: string[], input: string): Promise<{ st
   });
 }
 
-/** Record credentials for `registry` in `file` as podman login does (auths.<registry>.auth), keeping the rest. */
+/**
+ * Record credentials for `registry` in `file`, keeping the rest. An auth file gets podman's
+ * auths.<registry>.auth; a docker config (a file named config.json, as --authfile
+ * ~/.docker/config.json names it) is written as docker login does: Docker Hub under
+ * https://index.docker.io/v1/, and through its credential helper when it names one (the secret goes
+ * to `docker-credential-NAME store`, the file keeps an empty entry). An older entry for the same
+ * registry under another key form is replaced, so the new one is the one found.
+ */
 export async function storeCredentials(file: string, registry: string, creds: Credentials): Promise<void> {
   const doc: AuthFile = (await readAuthFile(file)) ?? {};
-  doc.auths = { ...(doc.auths ?? {}), [registry]: { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') } };
+  const dockerConfig = path.basename(file) === 'config.json';
+  const key = dockerConfig && DOCKER_HUB_KEYS.includes(registry) ? DOCKER_HUB_SERVER_URL : registry;
+  const auths = Object.fromEntries(Object.entries(doc.auths ?? {}).filter(([k]) => normaliseKey(k) !== normaliseKey(key)));
+  const helper = dockerConfig ? (doc.credHelpers?.[registry] ?? doc.credsStore) : undefined;
+  if (helper) await helperStore(helper, key, creds);
+  doc.auths = { ...auths, [key]: helper ? {} : { auth: Buffer.from(`${creds.username}:${creds.password}`).toString('base64') } };
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = tempPath(path.dirname(file));
   try {
@@ -196,4 +209,16 @@ export async function storeCredentials(file: string, registry: string, creds: Cr
     await fs.rm(tmp, { force: true });
     throw err;
   }
+}
+
+/** `docker-credential-<helper> store` with {ServerURL, Username, Secret} on stdin. */
+async function helperStore(helper: string, server: string, creds: Credentials): Promise<void> {
+  const program = helperProgram(helper);
+  const { status, stdout, stderr } = await runHelper(program, ['store'], JSON.stringify({ ServerURL: server, Username: creds.username, Secret: creds.password }));
+  if (status !== 0) throw new UserError(`${program} store ${server}: ${(stderr || stdout).trim() || `exit status ${status}`}`, 'EAUTH');
+}
+
+function helperProgram(helper: string): string {
+  if (!/^[A-Za-z0-9._-]+$/.test(helper)) throw new UserError(`credential helper ${JSON.stringify(helper)}: not a plain name`, 'EINPUT');
+  return `docker-credential-${helper}`;
 }

@@ -31,19 +31,25 @@ export function manifestPath(repository: string, reference: string): string {
 
 /** GET a manifest or index by tag or digest; its bytes are hashed and checked against what was asked. */
 export async function fetchManifest(client: RegistryClient, repository: string, reference: string, scopes: readonly string[]): Promise<FetchedManifest> {
-  const what = `${client.registry}/${repository}:${reference}`.replace(/:(sha256:)/, '@$1');
+  const got = await getManifest(client, repository, reference, scopes);
+  return parseManifest(got.bytes, got.digest, got.mediaType, got.what);
+}
+
+/** A manifest's bytes as the registry serves them, bounded, their digest checked; not parsed. */
+export async function getManifest(client: RegistryClient, repository: string, reference: string, scopes: readonly string[]): Promise<{ bytes: Buffer; digest: Digest; mediaType: string | undefined; what: string }> {
+  const what = `manifest ${client.registry}/${repository}:${reference}`.replace(/:(sha256:)/, '@$1');
   const res = await client.request('GET', manifestPath(repository, reference), { scopes, headers: { Accept: MANIFEST_ACCEPT } });
-  if (res.status !== 200) throw await registryError(res, `manifest ${what}`);
-  const bytes = await readBody(res, MAX_JSON_BYTES, `manifest ${what}`);
+  if (res.status !== 200) throw await registryError(res, what);
+  const bytes = await readBody(res, MAX_JSON_BYTES, what);
   const digest = sha256(bytes);
   if (reference.startsWith('sha256:') && digest !== reference) {
-    throw new UserError(`manifest ${what}: the registry sent content that hashes to ${digest}`, 'EDIGEST');
+    throw new UserError(`${what}: the registry sent content that hashes to ${digest}`, 'EDIGEST');
   }
   const header = res.headers['docker-content-digest'];
   if (typeof header === 'string' && header.startsWith('sha256:') && header !== digest) {
-    throw new UserError(`manifest ${what}: Docker-Content-Digest says ${header}, the content hashes to ${digest}`, 'EDIGEST');
+    throw new UserError(`${what}: Docker-Content-Digest says ${header}, the content hashes to ${digest}`, 'EDIGEST');
   }
-  return parseManifest(bytes, digest, contentType(res.headers['content-type']), `manifest ${what}`);
+  return { bytes, digest, mediaType: contentType(res.headers['content-type']), what };
 }
 
 /** Whether the registry has a manifest by this digest in the repository (HEAD). */

@@ -46,6 +46,11 @@ export function shownName(ref: RegistryRef): string {
   return familiarName(d);
 }
 
+/** The name a reference gives with its tag, in docker's short form (a pull's ref name); none for a bare digest. */
+export function taggedNames(ref: RegistryRef): string[] {
+  return ref.tag !== undefined ? [shownName({ ...ref, digest: undefined } as RegistryRef)] : [];
+}
+
 /**
  * Whether plain HTTP may be tried: loopback hosts (docker and skopeo treat them as insecure
  * registries) or when TLS verification was turned off; every other host is HTTPS only.

@@ -8,6 +8,7 @@ import type { RegistryOptions } from '../registry/client.js';
 import type { BlobStore } from '../store.js';
 import { LayoutSink, LayoutSource, type LayoutSinkEvent } from './layout.js';
 import { parseTransportRef, type TransportName, type TransportRef } from './names.js';
+import { RegistrySink, RegistrySource } from './registry.js';
 
 export { parseTransportRef, hasTransport, TRANSPORT_FORMS, TRANSPORT_NAMES } from './names.js';
 export type { TransportName, TransportRef } from './names.js';
@@ -35,10 +36,15 @@ export interface Transport {
 
 const oci: Transport = {
   source: (ref) => LayoutSource.open(ref.target, `oci:${ref.target}`),
-  sink: (ref, opts) => LayoutSink.open(path.resolve(ref.target), opts.onLayoutEvent ? { onEvent: opts.onLayoutEvent } : {}),
+  sink: (ref, opts) => LayoutSink.open(path.resolve(ref.target), { concurrency: opts.concurrency ?? 4, ...(opts.onLayoutEvent ? { onEvent: opts.onLayoutEvent } : {}) }),
 };
 
-export const TRANSPORTS: Partial<Record<TransportName, Transport>> = { oci };
+const docker: Transport = {
+  source: (ref, opts) => RegistrySource.open(ref.target, opts),
+  sink: (ref, opts) => RegistrySink.open(ref.target, opts),
+};
+
+export const TRANSPORTS: Partial<Record<TransportName, Transport>> = { oci, docker };
 
 function transportOf(ref: TransportRef): Transport {
   const t = TRANSPORTS[ref.transport];

@@ -12,6 +12,7 @@ import { familiarName, fullName, parseDockerRef, withDefaultTag } from '../ref.j
 import { digestsOf } from '../resolve.js';
 import type { BlobStore } from '../store.js';
 import { LayoutTransaction } from '../transaction.js';
+import { mapLimit } from '../registry/limit.js';
 
 export class LayoutSource implements ImageSource {
   readonly name: string;
@@ -69,16 +70,20 @@ export type LayoutSinkEvent =
 
 export interface LayoutSinkOptions {
   onEvent?: (e: LayoutSinkEvent) => void;
+  /** Layers of one image copied at once (a registry source fetches them in parallel); default 1. */
+  concurrency?: number;
 }
 
 /** Writes nodes into a layout: every blob staged and verified, then published and named at once. */
 export class LayoutSink implements ImageSink {
   readonly name: string;
   private readonly emit: (e: LayoutSinkEvent) => void;
+  private readonly concurrency: number;
 
   private constructor(readonly tx: LayoutTransaction, opts: LayoutSinkOptions) {
     this.name = `oci:${tx.layout.root}`;
     this.emit = opts.onEvent ?? (() => undefined);
+    this.concurrency = opts.concurrency ?? 1;
   }
 
   /** The layout at `target` (created when missing or empty), staging from now on. */
@@ -94,7 +99,7 @@ export class LayoutSink implements ImageSink {
   async write(entries: readonly SinkEntry[]): Promise<SinkResult> {
     const keep = new Set<Digest>();
     for (const e of entries) {
-      await putNode(this.tx.staging, e.node, this.emit);
+      await putNode(this.tx.staging, e.node, this.emit, this.concurrency);
       for (const d of digestsOf(e.node)) keep.add(d);
     }
     const moved: TagMove[] = await this.tx.commit(entries.map((e) => ({ descriptor: e.node.descriptor, tags: e.tags })), keep);
@@ -111,16 +116,16 @@ export class LayoutSink implements ImageSink {
  * Every blob of a node into `store`, children before the documents that name them; a blob the
  * store (or the layout behind it) has already is not copied again. Each is verified as it streams.
  */
-export async function putNode(store: BlobStore, node: ImageNode, emit: (e: LayoutSinkEvent) => void = () => undefined): Promise<void> {
+export async function putNode(store: BlobStore, node: ImageNode, emit: (e: LayoutSinkEvent) => void = () => undefined, concurrency = 1): Promise<void> {
   if (node.kind === 'index') {
-    for (const child of node.children) await putNode(store, child, emit);
+    for (const child of node.children) await putNode(store, child, emit, concurrency);
     await putBlob(store, node.descriptor, () => node.bytes, emit);
   } else if (node.kind === 'artifact') {
     for (const b of node.blobs) await putBlob(store, b.descriptor, () => b.open(), emit);
     await putBlob(store, node.descriptor, () => node.bytes, emit);
   } else {
     await putBlob(store, node.configDescriptor, () => node.configBytes, emit);
-    for (const l of node.layers) await putBlob(store, l.descriptor, () => l.open(), emit);
+    await mapLimit(node.layers, concurrency, (l) => putBlob(store, l.descriptor, () => l.open(), emit));
     await putBlob(store, node.descriptor, () => node.manifestBytes, emit);
   }
 }

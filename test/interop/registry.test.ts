@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { buildImage, canonicalJson, Layout, MediaType, pullImage, pushImage, type PushEvent } from '../../src/index.js';
-import { BIN, CI, HELLO, HELLO_LINE, PODMAN_RUN, ROOT, cli, dockerRunning, readJson, requireTool, run, runBin, snapshot, tempDir } from '../helpers.js';
+import { BIN, CI, HELLO, HELLO_LINE, PODMAN_RUN, ROOT, cli, dockerRunning, execFileP, readJson, requireTool, run, runBin, snapshot, tempDir } from '../helpers.js';
 import { forward, registryAvailable, REGISTRY_BIN, startProxy, startRegistry, type RegistryServer } from './registry-server.js';
 
 const PREFIX = 'registry-test'; // repositories and local names carry the branch's name
@@ -255,6 +255,17 @@ test('htpasswd basic auth: refused without credentials, --creds, login, docker c
   const viaHelper = runBin(['pull', dest, path.join(home, 'out3')], { env: { ...dockerEnv, PATH: `${bin}:${process.env.PATH}` } });
   assert.equal(viaHelper.status, 0, viaHelper.stderr);
   assert.equal((await fs.readFile(path.join(home, 'helper.log'), 'utf8')).trim(), reg.host);
+
+  // login --authfile into a docker config.json: docker itself pulls with what oci-pack wrote.
+  if (!requireTool(t, 'docker', dockerRunning)) return;
+  const dockerCfg = path.join(home, 'docker-login');
+  const toDocker = runBin(['login', reg.host, '-u', 'alice', '--password-stdin', '--authfile', path.join(dockerCfg, 'config.json')], { env, input: Buffer.from('s3cret:pw\n') });
+  assert.equal(toDocker.status, 0, toDocker.stderr);
+  const name = `${reg.host}/${PREFIX}/basic:v1`;
+  t.after(() => run('docker', ['rmi', '-f', name]).catch(() => undefined));
+  const refused = await execFileP('docker', ['--config', path.join(home, 'empty-docker'), 'pull', '-q', name]).then(() => 'pulled', (err: Error) => err.message);
+  assert.match(refused, /no basic auth credentials|unauthorized/, 'docker needs the credentials');
+  await execFileP('docker', ['--config', dockerCfg, 'pull', '-q', name]);
 });
 
 test('bearer tokens from an issuer the registry trusts: scopes, cache, refusal', async (t) => {
@@ -389,6 +400,31 @@ test('faults: a 500 on one blob, a stalled registry, a connection cut mid-blob, 
     });
     assert.equal(cuts, 3, 'the first attempt and two retries');
     assert.deepEqual(await snapshot(out), before, 'nothing half-written');
+  });
+
+  await t.test('a chunked upload cut at its second chunk resumes where the registry stopped, not from byte 0', async () => {
+    const victimSize = (JSON.parse((await l.store.read((await l.find('hello:latest'))[0]!)).toString()) as { layers: { size: number }[] }).layers[1]!.size;
+    const chunkSize = 48 * 1024;
+    assert.ok(victimSize > 2 * chunkSize, 'the layer takes three chunks or more');
+    const ranges: string[] = [];
+    let cut = false;
+    proxy.decide = (req) => {
+      if (req.method !== 'PATCH') return 'forward';
+      const range = String(req.headers['content-range']);
+      ranges.push(range);
+      if (!cut && range.startsWith(`${chunkSize}-`)) {
+        cut = true;
+        return 'cut';
+      }
+      return 'forward';
+    };
+    // Only the big layer is larger than a chunk: the others go up in one PUT each.
+    const res = await pushImage({ layout, ref: 'hello:latest', dest: `docker://${proxy.host}/${PREFIX}/resumed:v1`, chunkSize, ...fast() });
+    assert.ok(cut);
+    assert.deepEqual(ranges.filter((r) => r.startsWith('0-')), [`0-${chunkSize - 1}`], `the first chunk went once: ${ranges.join(' ')}`);
+    assert.equal(ranges.filter((r) => r.startsWith(`${chunkSize}-`)).length, 2, 'the cut chunk, then the same chunk again');
+    assert.equal(await skopeoDigest(`docker://${reg.host}/${PREFIX}/resumed:v1`), res.digest);
+    proxy.decide = () => 'forward';
   });
 
   await t.test('the registry killed mid-upload and restarted: the push resumes from a new session', async () => {

@@ -84,3 +84,35 @@ test('login writes where podman does, keeps other entries, mode 0600', async (t)
   assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
   assert.deepEqual(await fs.readdir(path.dirname(file)), ['auth.json'], 'no temp file left');
 });
+
+test('login into a docker config.json (--authfile): docker\'s keys, an older entry replaced, a credsStore helper given the secret', async (t) => {
+  const home = await tempDir(t);
+  const file = path.join(home, '.docker', 'config.json');
+  await write(file, { auths: { 'https://r.example/v1/': { auth: b64('old:old') }, 'keep.example': { auth: b64('k:k') } }, HttpHeaders: { 'X-Keep': '1' } });
+  await storeCredentials(file, 'r.example', { username: 'me', password: 'pw' });
+  await storeCredentials(file, 'docker.io', { username: 'hub', password: 'hubpw' });
+  const doc = JSON.parse(await fs.readFile(file, 'utf8')) as { auths: Record<string, { auth?: string }>; HttpHeaders: unknown };
+  assert.deepEqual(doc.auths, { 'keep.example': { auth: b64('k:k') }, 'r.example': { auth: b64('me:pw') }, 'https://index.docker.io/v1/': { auth: b64('hub:hubpw') } });
+  assert.deepEqual(doc.HttpHeaders, { 'X-Keep': '1' });
+  assert.deepEqual(await findCredentials('r.example', 'x', { authFile: file }), { username: 'me', password: 'pw' });
+  assert.deepEqual(await findCredentials('docker.io', 'library/x', { authFile: file }), { username: 'hub', password: 'hubpw' });
+
+  // With a credsStore, the secret goes to the helper and the file keeps an empty entry, as docker login does.
+  const bin = path.join(home, 'bin');
+  await fs.mkdir(bin);
+  const kept = path.join(home, 'kept.json');
+  await fs.writeFile(
+    path.join(bin, 'docker-credential-ocipackstore'),
+    `#!/bin/sh\nif [ "$1" = store ]; then cat > ${kept}; exit 0; fi\nread server\n[ -f ${kept} ] && sed 's/"ServerURL":"[^"]*",//' ${kept} && exit 0\necho "credentials not found"; exit 1\n`,
+    { mode: 0o755 },
+  );
+  const saved = process.env.PATH;
+  process.env.PATH = `${bin}:${saved}`;
+  t.after(() => (process.env.PATH = saved));
+  const stored = path.join(home, 'store', 'config.json');
+  await write(stored, { credsStore: 'ocipackstore' });
+  await storeCredentials(stored, 's.example', { username: 'alice', password: 'se:cret' });
+  assert.deepEqual(JSON.parse(await fs.readFile(kept, 'utf8')), { ServerURL: 's.example', Username: 'alice', Secret: 'se:cret' });
+  assert.deepEqual((JSON.parse(await fs.readFile(stored, 'utf8')) as { auths: unknown }).auths, { 's.example': {} });
+  assert.deepEqual(await findCredentials('s.example', 'x', { authFile: stored }), { username: 'alice', password: 'se:cret' });
+});

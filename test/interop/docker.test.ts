@@ -210,7 +210,7 @@ test('from-docker of skopeo\'s docker-archive (layer.tar symlinks) and of podman
     const r = await cli('from-docker', archive, layout);
     assert.equal(r.status, 0, `${what}: ${r.stderr}`);
     const img = await readImage(layout, tag);
-    assert.equal(img.manifest.config.digest, built.config.digest, what);
+    assert.equal(img.manifest.config.digest, built.configDescriptor.digest, what);
     assert.deepEqual(img.config.rootfs.diff_ids, [built.layers[0]!.descriptor.diffId], what);
     if (check) await run('bash', [check, layout, '--no-tools']);
   }

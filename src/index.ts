@@ -29,7 +29,7 @@ export { readDockerfile } from './dockerfile/instructions.js';
 export type { Dockerfile, Instruction, Stage } from './dockerfile/instructions.js';
 export { IgnoreMatcher } from './dockerfile/ignore.js';
 export { PULL_POLICIES, stageBaseImage, withBaseImage } from './dockerfile/from.js';
-export type { BaseContext, BaseImageOptions, PullPolicy } from './dockerfile/from.js';
+export type { FromContext, FromOptions, PullPolicy } from './dockerfile/from.js';
 export { tarStream, readTar } from './tar.js';
 export { parsePlatform, hostPlatform, formatPlatform, platformMatches } from './platform.js';
 export { checkRefName, isBareTag } from './ref.js';

@@ -19,7 +19,7 @@ import { BuildContext, archiveKind, goPattern, hasWildcards, type ContextSource 
 import { MAX_EXPANDED_TOTAL_LENGTH } from '../limits.js';
 import { hasTransport } from '../transports/index.js';
 import { ExpandError, envLookup, expandWord, expandWords, type Lookup } from './expand.js';
-import { stageBaseImage, type BaseContext, type BaseImageOptions } from './from.js';
+import { stageBaseImage, type FromContext, type FromOptions } from './from.js';
 import { formatGoDuration, goList, goQuote, goQuoteList, goQuoteRune } from './gofmt.js';
 import {
   RUN_UNSUPPORTED,
@@ -33,7 +33,7 @@ import {
 import { MAX_DOCKERFILE_BYTES, lineError } from './parse.js';
 import { automaticPlatformArgs } from './platform-args.js';
 
-export interface DockerfileBuildOptions extends ImageOutputOptions, BaseImageOptions {
+export interface DockerfileBuildOptions extends ImageOutputOptions, FromOptions {
   /**
    * A transaction on `layout` to build in (a multi-platform build's); its owner commits or aborts
    * it. Default: one of the build's own.
@@ -223,7 +223,7 @@ class Session {
   }
 
   /** What FROM and COPY --from need to find an image, and to stage its blobs. */
-  private baseContext(where: string, platform: Platform | undefined): BaseContext {
+  private baseContext(where: string, platform: Platform | undefined): FromContext {
     return {
       layout: this.tx.layout,
       staging: this.tx.staging,

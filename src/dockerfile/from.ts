@@ -31,14 +31,14 @@ export type PullPolicy = 'never' | 'missing' | 'always';
 export const PULL_POLICIES: readonly PullPolicy[] = ['never', 'missing', 'always'];
 
 /** How base images are found: what `layout` passes to FROM, COPY --from and --from alike. */
-export interface BaseImageOptions {
+export interface FromOptions {
   /** Plain names: the layout's tag, else the registry (missing, the default); never the registry; always the registry. */
   pull?: PullPolicy;
   /** Credentials, TLS and timeouts for registries (docker:// and pulled plain names). */
   registry?: RegistryOptions;
 }
 
-export interface BaseContext extends BaseImageOptions {
+export interface FromContext extends FromOptions {
   /** The layout being built into: names tagged there are images too. */
   layout: Layout;
   /** The build's staging: archives unpack into it and base layers are copied into it. */
@@ -60,7 +60,7 @@ export const BASE_FORMS = 'oci:DIR[:REF], oci-archive:TAR[:REF], docker-archive:
  * those the layout has pinned rather than copied) and read from the staging from now on; the source
  * it came from is closed before this returns.
  */
-export async function stageBaseImage(name: string, ctx: BaseContext): Promise<Image> {
+export async function stageBaseImage(name: string, ctx: FromContext): Promise<Image> {
   return withBaseImage(name, ctx, async (image) => {
     await stageLayers(ctx.staging, image);
     return { ...image, layers: image.layers.map((l) => ({ descriptor: l.descriptor, open: () => ctx.staging.open(l.descriptor) })) };
@@ -68,7 +68,7 @@ export async function stageBaseImage(name: string, ctx: BaseContext): Promise<Im
 }
 
 /** Open the source `name` names, resolve its image for the platform, let `use` read it, then close the source. */
-export async function withBaseImage<T>(name: string, ctx: BaseContext, use: (image: Image) => Promise<T>): Promise<T> {
+export async function withBaseImage<T>(name: string, ctx: FromContext, use: (image: Image) => Promise<T>): Promise<T> {
   const { source, ref } = await openBase(name, ctx);
   try {
     let image: Image;
@@ -84,7 +84,7 @@ export async function withBaseImage<T>(name: string, ctx: BaseContext, use: (ima
 }
 
 /** The source a base name opens, and the ref to resolve in it. */
-async function openBase(name: string, ctx: BaseContext): Promise<{ source: ImageSource; ref: string | undefined }> {
+async function openBase(name: string, ctx: FromContext): Promise<{ source: ImageSource; ref: string | undefined }> {
   const opts: TransportOptions = {
     ...ctx.registry,
     scratch: ctx.staging,
@@ -109,7 +109,7 @@ async function openBase(name: string, ctx: BaseContext): Promise<{ source: Image
  * it), unless --pull always; else, unless --pull never, the image its registry has under it
  * (`alpine:3.20` is docker.io/library/alpine:3.20).
  */
-async function plainName(name: string, ctx: BaseContext, opts: TransportOptions): Promise<{ source: ImageSource; ref: string | undefined }> {
+async function plainName(name: string, ctx: FromContext, opts: TransportOptions): Promise<{ source: ImageSource; ref: string | undefined }> {
   const pull = ctx.pull ?? 'missing';
   if (pull !== 'always') {
     const local = new LayoutSource(ctx.layout, ctx.layout.root);
@@ -133,7 +133,7 @@ async function plainName(name: string, ctx: BaseContext, opts: TransportOptions)
  * oci-archive: and docker-archive: until their transports are in TRANSPORTS: the archive is
  * unpacked into the staging by the existing readers, and read from there as a source.
  */
-async function archiveSource(ref: TransportRef, ctx: BaseContext): Promise<ImageSource> {
+async function archiveSource(ref: TransportRef, ctx: FromContext): Promise<ImageSource> {
   if (ref.transport === 'oci-archive') return ociArchive(ref, ctx);
   if (ref.transport === 'docker-archive') return dockerArchive(ref, ctx);
   throw usageError(`${ref.text}: the ${ref.transport} transport is not available`);
@@ -151,7 +151,7 @@ function storeSource(name: string, store: BlobStore, refs: string[], lookup: (re
   };
 }
 
-async function ociArchive(ref: TransportRef, ctx: BaseContext): Promise<ImageSource> {
+async function ociArchive(ref: TransportRef, ctx: FromContext): Promise<ImageSource> {
   const name = `oci-archive:${ref.target}`;
   let indexBytes: Buffer | undefined;
   let layoutBytes: Buffer | undefined;
@@ -187,7 +187,7 @@ async function ociArchive(ref: TransportRef, ctx: BaseContext): Promise<ImageSou
   });
 }
 
-async function dockerArchive(ref: TransportRef, ctx: BaseContext): Promise<ImageSource> {
+async function dockerArchive(ref: TransportRef, ctx: FromContext): Promise<ImageSource> {
   const name = `docker-archive:${ref.target}`;
   const compressor = makeCompressor(ctx.compression ?? 'gzip', ctx.compressionLevel);
   const images = await stageDockerArchive(await openArchive(path.resolve(ref.target)), ctx.staging, { where: ref.target, compressor });

@@ -2,32 +2,36 @@
 // fixed order) → config → manifest → index.json. The one path the CLI and the Dockerfile share.
 import * as path from 'node:path';
 import { compressor as makeCompressor, type CompressionName } from './compress.js';
-import { MediaType, type Descriptor, type LayerDescriptor, type Platform } from './descriptor.js';
+import { MediaType, isLayerMediaType, type Descriptor, type LayerDescriptor, type Platform } from './descriptor.js';
 import type { Digest } from './digest.js';
 import { baseName, cleanPath, normalise, sourceDateEpoch, type Entry, type Normalisation } from './entries.js';
-import { prefixError, usageError } from './errors.js';
+import { UserError, prefixError, usageError } from './errors.js';
 import {
   applyConfigChanges,
-  configPlatform,
   createConfig,
   createManifest,
   isoTime,
+  type ImageManifest,
   type ConfigChanges,
   type HistoryEntry,
-  type ImageConfig,
   type RuntimeConfig,
 } from './image.js';
 import { canonicalJson } from './json.js';
 import { writeLayer } from './layer.js';
-import { Layout, type TagMove } from './layout.js';
+import type { Layout } from './layout.js';
 import { LayerChanges, LowerTree } from './lower.js';
+import type { Image, Layer } from './model.js';
 import { placeEntries, type Placement } from './place.js';
 import { hostPlatform } from './platform.js';
 import { checkRefName, isBareTag, parseDockerRef } from './ref.js';
 import { assertValid } from './schema.js';
 import { hostEntries } from './sources/host.js';
+import { ImageFilesystem } from './sources/image.js';
 import { tarballEntries } from './sources/tarball.js';
 import type { BlobStore } from './store.js';
+import { LayoutTransaction } from './transaction.js';
+import { putBlob } from './transports/layout.js';
+import { mapLimit } from './registry/limit.js';
 
 export interface Owner {
   uid: number;
@@ -52,39 +56,23 @@ export interface TarballSource {
   createdBy?: string;
 }
 
-/** The image below a placed layer: what its placements may look at before they are made. */
-export interface ImageBelow {
-  /** Directories and symlinks of the image so far (base and the earlier new layers). */
-  tree: LowerTree;
-  /** The base's layers and the new layers written before this one, in order. */
-  layers: LayerDescriptor[];
-  /** Where those layers can be read (the staged view of the layout's store). */
-  store: BlobStore;
-}
-
 /**
  * Entries placed by the caller (the Dockerfile front end's COPY, ADD and WORKDIR): each
  * placement's destination follows the lower layers' symlinks and gets its parents, as an `--add`
  * does. `placements` returns null when the step changes nothing (WORKDIR of a directory that is
  * already there): then no layer is written and the step's history entry becomes an empty_layer one.
+ * `below` is the image so far (base and earlier new layers): its directories and symlinks, and its
+ * layers, readable from the build's staging.
  */
 export interface PlacedSource {
   kind: 'placed';
-  placements: (epoch: number, preserveMtime: boolean, below: ImageBelow) => Placement[] | null | Promise<Placement[] | null>;
+  placements: (epoch: number, preserveMtime: boolean, below: { tree: LowerTree; layers: readonly Layer[] }) => Placement[] | null | Promise<Placement[] | null>;
   createdBy: string;
   /** How errors name the step ("Dockerfile:7"); `createdBy` by default. */
   where?: string;
 }
 
 export type LayerSource = AddSource | TarballSource | PlacedSource;
-
-/** An image to build on: its config, and its layers already in the target layout's store. */
-export interface BaseImage {
-  config: ImageConfig;
-  layers: LayerDescriptor[];
-  /** The directories and symlinks of its filesystem, read only when a new layer needs them. */
-  tree: () => Promise<LowerTree>;
-}
 
 export type BuildEvent =
   | { type: 'layer-start'; index: number; total: number; createdBy: string }
@@ -116,18 +104,25 @@ export interface ImageOutputOptions {
 
 export interface BuildOptions extends ImageOutputOptions {
   /**
-   * A staged view of `layout`'s store (`layout.store.stage()`) that several builds of one run
-   * share (a Dockerfile's stages, base layers copied from elsewhere). buildImage writes into it
-   * and, on failure, leaves it for the caller to discard; a recorded build publishes it.
+   * A transaction on `layout` that several builds of one run share (a Dockerfile's stages, the
+   * images of a multi-platform build). buildImage stages into it and, on failure, leaves it for
+   * its owner to abort; a recorded build commits it. Default: one of its own.
    */
-  staging?: BlobStore;
+  transaction?: LayoutTransaction;
   /**
-   * false: an intermediate image (a Dockerfile stage other than the target). Its blobs stay in
-   * `staging` and nothing is published or added to index.json. Default true: the blobs the image
-   * references are published (other staged blobs are dropped) and the image is recorded.
+   * false: an intermediate image (a Dockerfile stage other than the target, one platform of an
+   * index). Its blobs stay in the transaction's staging and nothing is named in index.json. Default
+   * true: the blobs the image references are published (other staged blobs are dropped) and the
+   * image is recorded.
    */
   record?: boolean;
-  base?: BaseImage;
+  /**
+   * The image to build on, from any source (src/resolve.ts): its layers are copied into the
+   * staging by digest, verified, never recompressed (docker layer types become the OCI ones).
+   */
+  base?: Image;
+  /** The base's directories and symlinks when the caller has them already (default: read from its layers when a layer needs them). */
+  baseTree?: () => Promise<LowerTree>;
   layers?: LayerSource[];
   /** The runtime config to start from instead of the base's (the Dockerfile computes its own). */
   runtime?: RuntimeConfig;
@@ -138,14 +133,11 @@ export interface BuildOptions extends ImageOutputOptions {
   history?: HistoryEntry[];
 }
 
-export interface BuildResult {
-  manifest: Descriptor;
-  config: Descriptor;
-  /** The config document itself. */
-  image: ImageConfig;
-  layers: LayerDescriptor[];
+/** The image built, readable from the layout (or, unrecorded, from the staging), and what it was named. */
+export interface BuildResult extends Image {
+  /** The tags it got (none for an unrecorded image). */
   tags: string[];
-  platform: Platform;
+  /** The layout's root. */
   layout: string;
 }
 
@@ -179,53 +171,102 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   for (const l of layers) checkSource(l);
   const compressor = makeCompressor(opts.compression ?? 'gzip', opts.compressionLevel);
   const epoch = opts.sourceDateEpoch ?? sourceDateEpoch() ?? 0;
-  const platform = opts.platform ?? (opts.base ? configPlatform(opts.base.config) : hostPlatform());
-  const runtime = applyConfigChanges(opts.runtime ?? opts.base?.config.config ?? {}, opts.config ?? {});
+  const base = opts.base;
+  const platform = opts.platform ?? base?.platform ?? hostPlatform();
+  const runtime = applyConfigChanges(opts.runtime ?? base?.config.config ?? {}, opts.config ?? {});
   const record = opts.record ?? true;
-  if (opts.staging && typeof opts.layout === 'string') throw new Error('buildImage: a shared staging store needs the open Layout it belongs to');
+  if (!opts.transaction && !record) throw new Error('buildImage: an unrecorded image needs a transaction to stay in');
+  const baseLayers = base ? base.layers.map((l, i) => ociLayer(l.descriptor, `${base.where}: layer ${i + 1}`)) : [];
 
-  const layout = typeof opts.layout === 'string' ? await Layout.openOrCreate(opts.layout) : opts.layout;
-  const store = opts.staging ?? (await layout.store.stage());
+  const tx = opts.transaction ?? (await LayoutTransaction.begin(opts.layout));
+  const store = tx.staging;
   try {
-    const written = await writeLayers(store, layers, opts, compressor, epoch, emit);
-    const history = stepHistory(opts.history ?? layers.map((l) => ({ created: isoTime(epoch), created_by: createdByOf(l) })), written);
-    const newLayers = written.filter((l): l is LayerDescriptor => l !== undefined);
-    const allLayers = [...(opts.base?.layers ?? []), ...newLayers];
+    if (base) await stageLayers(store, base);
+    const built = await writeLayers(store, baseLayers, layers, opts, compressor, epoch, emit);
+    const history = stepHistory(opts.history ?? layers.map((l) => ({ created: isoTime(epoch), created_by: createdByOf(l) })), built);
+    const newLayers = built.filter((l): l is LayerDescriptor => l !== undefined);
+    const allLayers = [...baseLayers, ...newLayers];
     const config = createConfig({
-      ...(opts.base ? { base: opts.base.config } : {}),
+      ...(base ? { base: base.config } : {}),
       platform,
       created: epoch,
       runtime,
       layers: allLayers,
-      history: [...(opts.base?.config.history ?? []), ...history],
+      history: [...(base?.config.history ?? []), ...history],
     });
     if (opts.author !== undefined) {
       if (opts.author === '') delete config.author;
       else config.author = opts.author;
     }
     assertValid('image-config', config, 'image config');
-    const configDesc = await store.putBytes(canonicalJson(config), { mediaType: MediaType.config });
-    const manifest = createManifest(configDesc, allLayers, opts.annotations);
+    const configBytes = canonicalJson(config);
+    const configDesc = await store.putBytes(configBytes, { mediaType: MediaType.config });
+    const manifest: ImageManifest = createManifest(configDesc, allLayers, opts.annotations);
     assertValid('image-manifest', manifest, 'image manifest');
     const manifestBytes = canonicalJson(manifest);
     const manifestDesc = await store.putBytes(manifestBytes, { mediaType: MediaType.manifest });
+    const descriptor: Descriptor = { ...manifestDesc, platform };
     if (record) {
-      const indexDesc: Descriptor = { ...manifestDesc, platform };
-      let moved: TagMove[] = [];
-      await layout.addImage(indexDesc, tags, {
-        publish: { store, keep: new Set([...allLayers.map((l) => l.digest), configDesc.digest, manifestDesc.digest]) },
-        onMoved: (m) => (moved = m),
-      });
+      const keep = new Set([...allLayers.map((l) => l.digest), configDesc.digest, manifestDesc.digest]);
+      const moved = await tx.commit([{ descriptor, tags }], keep);
       for (const m of moved) emit({ type: 'tag-moved', tag: m.tag, from: m.from });
     }
-    return { manifest: manifestDesc, config: configDesc, image: config, layers: allLayers, tags: record ? tags : [], platform, layout: layout.root };
-  } catch (err) {
-    if (!opts.staging) {
-      await store.discard();
-      if (typeof opts.layout === 'string') await layout.discardIfNew();
-    }
-    throw err;
+    // The staging reads through to the layout: the layers are found there before and after the commit.
+    return {
+      kind: 'image',
+      descriptor,
+      manifestBytes,
+      manifest,
+      configDescriptor: configDesc,
+      configBytes,
+      config,
+      platform,
+      layers: allLayers.map((d) => ({ descriptor: d, open: () => store.open(d) })),
+      where: `${record && tags[0] !== undefined ? tags[0] : 'image'}@${manifestDesc.digest}`,
+      tags: record ? tags : [],
+      layout: tx.layout.root,
+    };
+  } finally {
+    // Our own transaction: whatever was not committed is discarded (a shared one is its owner's).
+    if (!opts.transaction) await tx.abort();
   }
+}
+
+/** Docker's layer media types, and the OCI ones with the same bytes that our manifests name. */
+const OCI_LAYER_TYPE: Readonly<Record<string, string>> = {
+  [MediaType.dockerLayer]: MediaType.layer,
+  [MediaType.dockerLayerGzip]: MediaType.layerGzip,
+  [MediaType.dockerLayerZstd]: MediaType.layerZstd,
+  [MediaType.layer]: MediaType.layer,
+  [MediaType.layerGzip]: MediaType.layerGzip,
+  [MediaType.layerZstd]: MediaType.layerZstd,
+};
+
+/** A base layer as the new manifest names it: the same bytes, under the OCI media type. */
+function ociLayer(l: LayerDescriptor, where: string): LayerDescriptor {
+  const mediaType = OCI_LAYER_TYPE[l.mediaType];
+  if (mediaType === undefined) {
+    const why = isLayerMediaType(l.mediaType) ? 'a foreign or non-distributable layer, which cannot be copied' : 'not a layer media type';
+    throw new UserError(`${where} is ${l.mediaType}: ${why}`, 'EUNSUPPORTED');
+  }
+  const out: LayerDescriptor = { mediaType, digest: l.digest, size: l.size, diffId: l.diffId };
+  if (l.annotations && Object.keys(l.annotations).length > 0) out.annotations = l.annotations;
+  return out;
+}
+
+/**
+ * An image's layers into a staging store, each verified as it streams from its source (those the
+ * layout has are pinned, not read; a few at once, so a registry fetches them in parallel): the
+ * build then reads them locally and publishes them with the image.
+ */
+export async function stageLayers(store: BlobStore, image: Image, concurrency = 4): Promise<void> {
+  await mapLimit(image.layers, concurrency, async (layer, i) => {
+    try {
+      await putBlob(store, layer.descriptor, () => layer.open());
+    } catch (err) {
+      throw prefixError(`${image.where}: layer ${i + 1} (${layer.descriptor.digest})`, err);
+    }
+  });
 }
 
 /**
@@ -246,6 +287,7 @@ function stepHistory(given: HistoryEntry[], written: Array<LayerDescriptor | und
 
 async function writeLayers(
   store: BlobStore,
+  baseLayers: readonly LayerDescriptor[],
   sources: LayerSource[],
   opts: BuildOptions,
   compressor: ReturnType<typeof makeCompressor>,
@@ -264,7 +306,7 @@ async function writeLayers(
     let t = trees.get(i);
     if (!t) {
       t = i === 0
-        ? opts.base ? opts.base.tree() : Promise.resolve(new LowerTree())
+        ? opts.baseTree ? opts.baseTree() : baseLayers.length > 0 ? baseTreeOf(store, baseLayers, opts.base!.where) : Promise.resolve(new LowerTree())
         : (async () => {
             const tree = await treeBelow(i - 1);
             await written[i - 1];
@@ -275,11 +317,11 @@ async function writeLayers(
     }
     return t;
   };
-  const imageBelow = async (i: number): Promise<ImageBelow> => {
+  const imageBelow = async (i: number): Promise<{ tree: LowerTree; layers: Layer[] }> => {
     const tree = await treeBelow(i);
     const earlier = await Promise.all(written.slice(0, i));
-    const layers = [...(opts.base?.layers ?? []), ...earlier.filter((l): l is LayerDescriptor => l !== undefined)];
-    return { tree, layers, store };
+    const layers = [...baseLayers, ...earlier.filter((l): l is LayerDescriptor => l !== undefined)];
+    return { tree, layers: layers.map((d) => ({ descriptor: d, open: () => store.open(d) })) };
   };
   sources.forEach((source, i) => {
     const recordChanges = sources.slice(i + 1).some((s) => s.kind !== 'tarball');
@@ -317,6 +359,12 @@ async function writeLayers(
     if (s.status === 'rejected' && !(s.reason instanceof StoppedByOtherLayer)) throw s.reason;
   }
   return settled.map((s) => (s as PromiseFulfilledResult<LayerDescriptor | undefined>).value);
+}
+
+/** The directories and symlinks of the base, read from its layers (staged already). */
+async function baseTreeOf(store: BlobStore, layers: readonly LayerDescriptor[], where: string): Promise<LowerTree> {
+  const fsys = await ImageFilesystem.read({ layers: layers.map((d) => ({ descriptor: d, open: () => store.open(d) })), where });
+  return fsys.lowerTree();
 }
 
 /** The reason the other layers stop when one fails: not itself an error to report. */

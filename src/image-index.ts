@@ -5,10 +5,13 @@ import { isDigest, type Digest } from './digest.js';
 import { UserError } from './errors.js';
 import type { ImageConfig, ImageManifest } from './image.js';
 import { canonicalJson } from './json.js';
-import { Layout, placeImage, refNameOf, type ImageIndex, type LockOptions } from './layout.js';
+import { Layout, type ImageIndex, type LockOptions } from './layout.js';
+import type { Image } from './model.js';
 import { formatPlatform, normalizePlatform } from './platform.js';
 import { checkRefName } from './ref.js';
 import { assertValid, checkInput } from './schema.js';
+import type { BlobStore } from './store.js';
+import { LayoutTransaction } from './transaction.js';
 
 export interface AssembleIndexOptions extends LockOptions {
   /** The layout holding the images: a path or an open Layout. */
@@ -19,12 +22,6 @@ export interface AssembleIndexOptions extends LockOptions {
   tags?: readonly string[];
   /** Annotations on the index itself. */
   annotations?: Record<string, string>;
-  /**
-   * Manifests whose untagged index.json entries go in the same locked update: a multi-platform
-   * build records its per-platform images that way and, as buildx's OCI exporter does, leaves
-   * only the tagged index at the top.
-   */
-  absorbUntagged?: readonly Digest[];
 }
 
 export interface AssembleIndexResult {
@@ -49,40 +46,55 @@ export async function assembleIndex(opts: AssembleIndexOptions): Promise<Assembl
   const layout = typeof opts.layout === 'string' ? await Layout.open(opts.layout) : opts.layout;
   const top = await layout.readIndex();
 
-  const manifests: Descriptor[] = [];
-  const seen = new Map<string, string>();
+  const images: Array<{ name: string; descriptor: Descriptor; platform: Platform }> = [];
   for (const source of opts.sources) {
     const entry = await sourceDescriptor(layout, top, source);
-    const platform = await imagePlatform(layout, entry, source);
+    images.push({ name: source, descriptor: entry, platform: await imagePlatform(layout, entry, source) });
+  }
+  const tx = await LayoutTransaction.begin(layout);
+  try {
+    const { descriptor, manifests } = await putIndex(tx.staging, images, opts.annotations);
+    await tx.commit([{ descriptor, tags }], undefined, opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {});
+    return { index: descriptor, manifests, tags, layout: layout.root };
+  } finally {
+    await tx.abort();
+  }
+}
+
+/** The platform an image's config declares, as an index entry carries it: os, architecture, variant, os.version and os.features. */
+export function indexPlatform(config: ImageConfig): Platform {
+  const p: Platform = { architecture: config.architecture, os: config.os };
+  if (config.variant) p.variant = config.variant;
+  if (config['os.version']) p['os.version'] = config['os.version'];
+  if (config['os.features'] && config['os.features'].length > 0) p['os.features'] = config['os.features'];
+  return p;
+}
+
+/**
+ * An OCI image index of built images, one entry per platform, put into `store`: the images of a
+ * multi-platform build, staged in its transaction. Two images for one platform are refused.
+ */
+export async function putImageIndex(store: BlobStore, images: readonly Image[], annotations?: Record<string, string>): Promise<{ descriptor: Descriptor; manifests: Descriptor[] }> {
+  return putIndex(store, images.map((i) => ({ name: i.where, descriptor: i.descriptor, platform: indexPlatform(i.config) })), annotations);
+}
+
+async function putIndex(store: BlobStore, images: ReadonlyArray<{ name: string; descriptor: Descriptor; platform: Platform }>, annotations?: Record<string, string>): Promise<{ descriptor: Descriptor; manifests: Descriptor[] }> {
+  const manifests: Descriptor[] = [];
+  const seen = new Map<string, string>();
+  for (const { name, descriptor, platform } of images) {
     const key = `${formatPlatform(normalizePlatform(platform))} ${platform['os.version'] ?? ''}`;
     const before = seen.get(key);
     if (before !== undefined) {
-      throw new UserError(`${source}: is for ${formatPlatform(platform)}, like ${before}; an index holds one image per platform`, 'EINPUT');
+      throw new UserError(`${name}: is for ${formatPlatform(platform)}, like ${before}; an index holds one image per platform`, 'EINPUT');
     }
-    seen.set(key, source);
-    manifests.push({ mediaType: MediaType.manifest, digest: entry.digest, size: entry.size, platform });
+    seen.set(key, name);
+    manifests.push({ mediaType: MediaType.manifest, digest: descriptor.digest, size: descriptor.size, platform });
   }
-
   const doc: ImageIndex = { schemaVersion: 2, mediaType: MediaType.index, manifests };
-  if (opts.annotations && Object.keys(opts.annotations).length > 0) doc.annotations = opts.annotations;
+  if (annotations && Object.keys(annotations).length > 0) doc.annotations = annotations;
   assertValid('image-index', doc, 'image index');
-  const staging = await layout.store.stage();
-  let desc: Descriptor;
-  try {
-    desc = await staging.putBytes(canonicalJson(doc), { mediaType: MediaType.index });
-    await staging.publish();
-  } catch (err) {
-    await staging.discard();
-    throw err;
-  }
-  const absorbed = new Set<Digest>(opts.absorbUntagged ?? []);
-  const lock: LockOptions = opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {};
-  await layout.updateIndex((index) => {
-    const rest = index.manifests.filter((d) => !(refNameOf(d) === undefined && absorbed.has(d.digest)));
-    index.manifests = placeImage(rest, desc, tags);
-    return index;
-  }, lock);
-  return { index: desc, manifests, tags, layout: layout.root };
+  const descriptor = await store.putBytes(canonicalJson(doc), { mediaType: MediaType.index });
+  return { descriptor, manifests };
 }
 
 /** The manifest a source names: one entry of index.json by ref name, or a blob of the store by digest. */
@@ -125,10 +137,5 @@ async function imagePlatform(layout: Layout, entry: Descriptor, source: string):
   }
   const config = await layout.store.readJson(m.config, `${source}: config`);
   checkInput('image-config', config, `${source}: config ${m.config.digest}`);
-  const c = config as ImageConfig;
-  const p: Platform = { architecture: c.architecture, os: c.os };
-  if (c.variant) p.variant = c.variant;
-  if (c['os.version']) p['os.version'] = c['os.version'];
-  if (c['os.features'] && c['os.features'].length > 0) p['os.features'] = c['os.features'];
-  return p;
+  return indexPlatform(config as ImageConfig);
 }

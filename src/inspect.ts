@@ -158,7 +158,7 @@ async function inspectImage(layout: Layout, d: Descriptor, parent: Digest | unde
   if (config.author !== undefined) image.author = config.author;
   if (opts.files) {
     const withDiff = manifest.layers.map((l, i) => ({ ...l, diffId: config.rootfs.diff_ids[i] as Digest }) as LayerDescriptor);
-    const fsys = await ImageFilesystem.read({ layers: withDiff, open: (l) => layout.store.open(l), where: d.digest });
+    const fsys = await ImageFilesystem.read({ layers: withDiff.map((l) => ({ descriptor: l, open: () => layout.store.open(l) })), where: d.digest });
     image.files = [];
     for (const p of fsys.walk()) {
       const e = fsys.get(p)!;

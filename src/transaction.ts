@@ -2,7 +2,7 @@
 // index lock, are published and named in index.json in one step; a failure discards the staging.
 import type { Descriptor } from './descriptor.js';
 import type { Digest } from './digest.js';
-import { Layout, placeImage, tagMoves, type TagMove } from './layout.js';
+import { Layout, placeImage, tagMoves, type LockOptions, type TagMove } from './layout.js';
 import type { BlobStore } from './store.js';
 
 /** One image or index to name in index.json when the transaction commits. */
@@ -40,7 +40,7 @@ export class LayoutTransaction {
    * do not use is dropped) and name each entry, in one update of index.json under the lock.
    * Returns the tags that left other images.
    */
-  async commit(entries: readonly Recorded[], keep?: ReadonlySet<Digest>): Promise<TagMove[]> {
+  async commit(entries: readonly Recorded[], keep?: ReadonlySet<Digest>, lock: LockOptions = {}): Promise<TagMove[]> {
     if (this.done) throw new Error('LayoutTransaction: already finished');
     const moved: TagMove[] = [];
     await this.layout.updateIndex((index) => {
@@ -50,7 +50,7 @@ export class LayoutTransaction {
         index.manifests = placeImage(index.manifests, e.descriptor, e.tags);
       }
       return index;
-    }, { publish: { store: this.staging, ...(keep ? { keep } : {}) } });
+    }, { ...lock, publish: { store: this.staging, ...(keep ? { keep } : {}) } });
     this.done = true;
     return moved;
   }

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { buildImage, Layout, MediaType, UserError, type BuildEvent, type ImageBelow } from '../src/index.js';
+import { LayoutTransaction } from '../src/transaction.js';
+import { buildImage, Layout, MediaType, UserError, type BuildEvent, type PlacedSource } from '../src/index.js';
 import { HELLO, blobFile, listTar, readImage, readJson, run, snapshot, tempDir } from './helpers.js';
 import { LowerTree } from '../src/lower.js';
 import { buildDockerfile } from '../src/dockerfile/build.js';
@@ -36,7 +37,7 @@ test('buildImage writes a complete, valid OCI layout from TypeScript', async (t)
   const result = await hello(dir, { onEvent: (e) => events.push(e) });
   assert.deepEqual(await readJson(path.join(dir, 'oci-layout')), { imageLayoutVersion: '1.0.0' });
   const img = await readImage(dir, 'hello:latest');
-  assert.equal(img.manifestDigest, result.manifest.digest);
+  assert.equal(img.manifestDigest, result.descriptor.digest);
   assert.deepEqual(img.index.manifests[0]?.platform, AMD64);
   assert.equal(img.manifest.layers.length, 1);
   assert.equal(img.manifest.layers[0]?.mediaType, MediaType.layerGzip);
@@ -45,7 +46,7 @@ test('buildImage writes a complete, valid OCI layout from TypeScript', async (t)
   assert.equal(img.config.created, '1970-01-01T00:00:00Z');
   assert.deepEqual(img.config.config, { Cmd: ['/hello'] });
   assert.deepEqual(img.config.history, [{ created: '1970-01-01T00:00:00Z', created_by: 'oci-pack layout --add hello:/hello' }]);
-  assert.equal(img.config.rootfs.diff_ids[0], result.layers[0]?.diffId);
+  assert.equal(img.config.rootfs.diff_ids[0], result.layers[0]?.descriptor.diffId);
   const entries = await listTar(blobFile(dir, img.manifest.layers[0]!.digest));
   assert.deepEqual(
     entries.map((e) => [e.name, e.type, e.mode.toString(8), e.uid, e.gid, e.uname, e.gname, e.mtime]),
@@ -58,9 +59,9 @@ test('buildImage writes a complete, valid OCI layout from TypeScript', async (t)
 test('golden: the example image has pinned diff_id, config digest and (for this Node) layer digest', async (t) => {
   const dir = await tempDir(t);
   const result = await hello(dir);
-  assert.equal(result.layers[0]?.diffId, GOLDEN.diffId);
-  assert.equal(result.config.digest, GOLDEN.config);
-  assert.equal(result.layers[0]?.digest, GOLDEN.layer, `layer digest for ${process.version} zlib ${process.versions.zlib}`);
+  assert.equal(result.layers[0]?.descriptor.diffId, GOLDEN.diffId);
+  assert.equal(result.configDescriptor.digest, GOLDEN.config);
+  assert.equal(result.layers[0]?.descriptor.digest, GOLDEN.layer, `layer digest for ${process.version} zlib ${process.versions.zlib}`);
 });
 
 test('reproducible: twice, and from a copy of the inputs elsewhere with other mtimes, the same digest', async (t) => {
@@ -74,7 +75,7 @@ test('reproducible: twice, and from a copy of the inputs elsewhere with other mt
     buildImage({ layout, layers: [{ kind: 'add', src: HELLO, dest: '/hello' }, { kind: 'add', src, dest: '/app' }], platform: AMD64, tags: ['app:1'] });
   const one = await build(srcA, path.join(base, 'l1'));
   const two = await build(srcA, path.join(base, 'l2'));
-  assert.equal(one.manifest.digest, two.manifest.digest);
+  assert.equal(one.descriptor.digest, two.descriptor.digest);
   // A copy somewhere else, every mtime changed.
   const srcB = path.join(base, 'elsewhere', 'deeper', 'app');
   await fs.mkdir(path.dirname(srcB), { recursive: true });
@@ -82,14 +83,14 @@ test('reproducible: twice, and from a copy of the inputs elsewhere with other mt
   for (const p of ['main.js', 'lib/x.js', 'lib', '.']) await fs.utimes(path.join(srcB, p), 1234567, 1234567);
   await fs.lutimes(path.join(srcB, 'link.js'), 7654321, 7654321);
   const three = await build(srcB, path.join(base, 'l3'));
-  assert.equal(three.manifest.digest, one.manifest.digest);
+  assert.equal(three.descriptor.digest, one.descriptor.digest);
   // SOURCE_DATE_EPOCH changes the times, so the digest, and again reproducibly.
   const sde = await buildImage({ layout: path.join(base, 'l4'), layers: [{ kind: 'add', src: srcB, dest: '/app' }], platform: AMD64, sourceDateEpoch: 1700000000 });
   const img = await readImage(path.join(base, 'l4'), 'x').catch(() => undefined);
   assert.equal(img, undefined);
-  const cfg = (await readJson(blobFile(path.join(base, 'l4'), sde.config.digest))) as { created: string };
+  const cfg = (await readJson(blobFile(path.join(base, 'l4'), sde.configDescriptor.digest))) as { created: string };
   assert.equal(cfg.created, '2023-11-14T22:13:20Z');
-  const layer = await listTar(blobFile(path.join(base, 'l4'), sde.layers[0]!.digest));
+  const layer = await listTar(blobFile(path.join(base, 'l4'), sde.layers[0]!.descriptor.digest));
   assert.ok(layer.every((e) => e.mtime === 1700000000));
 });
 
@@ -99,10 +100,10 @@ test('--preserve-mtime keeps host times, clamped to SOURCE_DATE_EPOCH when it is
   await fs.writeFile(src, 'x');
   await fs.utimes(src, 1500000000, 1500000000);
   const keep = await buildImage({ layout: path.join(base, 'a'), layers: [{ kind: 'add', src, dest: '/f' }], platform: AMD64, preserveMtime: true });
-  const kept = await listTar(blobFile(path.join(base, 'a'), keep.layers[0]!.digest));
+  const kept = await listTar(blobFile(path.join(base, 'a'), keep.layers[0]!.descriptor.digest));
   assert.equal(kept[0]?.mtime, 1500000000);
   const clamp = await buildImage({ layout: path.join(base, 'b'), layers: [{ kind: 'add', src, dest: '/f' }], platform: AMD64, preserveMtime: true, sourceDateEpoch: 1000 });
-  const clamped = await listTar(blobFile(path.join(base, 'b'), clamp.layers[0]!.digest));
+  const clamped = await listTar(blobFile(path.join(base, 'b'), clamp.layers[0]!.descriptor.digest));
   assert.equal(clamped[0]?.mtime, 1000);
 });
 
@@ -110,13 +111,13 @@ test('two tags in one layout, a re-used tag moves, shared layers are stored once
   const dir = await tempDir(t);
   const a = await hello(dir, { tags: ['hello:scratch', 'hello:latest'] });
   const b = await hello(dir, { tags: ['hello:other'], config: { cmd: ['/hello', 'x'] } });
-  assert.notEqual(a.manifest.digest, b.manifest.digest);
-  assert.equal(a.layers[0]?.digest, b.layers[0]?.digest);
+  assert.notEqual(a.descriptor.digest, b.descriptor.digest);
+  assert.equal(a.layers[0]?.descriptor.digest, b.layers[0]?.descriptor.digest);
   const layout = await Layout.open(dir);
   const index = await layout.readIndex();
   assert.deepEqual(
     index.manifests.map((d) => [d.annotations?.['org.opencontainers.image.ref.name'], d.digest]),
-    [['hello:scratch', a.manifest.digest], ['hello:latest', a.manifest.digest], ['hello:other', b.manifest.digest]],
+    [['hello:scratch', a.descriptor.digest], ['hello:latest', a.descriptor.digest], ['hello:other', b.descriptor.digest]],
   );
   // 1 shared layer + 2 configs + 2 manifests.
   assert.equal((await fs.readdir(path.join(dir, 'blobs', 'sha256'))).length, 5);
@@ -125,12 +126,12 @@ test('two tags in one layout, a re-used tag moves, shared layers are stored once
   const moved = await layout.readIndex();
   assert.deepEqual(
     moved.manifests.map((d) => [d.annotations?.['org.opencontainers.image.ref.name'], d.digest]),
-    [['hello:scratch', a.manifest.digest], ['hello:other', b.manifest.digest], ['hello:latest', b.manifest.digest]],
+    [['hello:scratch', a.descriptor.digest], ['hello:other', b.descriptor.digest], ['hello:latest', b.descriptor.digest]],
   );
   // Untagged: recorded, without a ref name.
   const c = await hello(dir, { tags: [], config: { cmd: ['/hello', 'untagged'] } });
   const last = (await layout.readIndex()).manifests.at(-1);
-  assert.equal(last?.digest, c.manifest.digest);
+  assert.equal(last?.digest, c.descriptor.digest);
   assert.equal(last?.annotations, undefined);
 });
 
@@ -151,11 +152,11 @@ test('a layer on a rootfs keeps the parents it has: /tmp stays 1777, /etc stays 
     layers: [{ kind: 'tarball', path: tarball }, { kind: 'add', src: note, dest: '/tmp/note' }, { kind: 'add', src: note, dest: '/etc/app/note' }, { kind: 'add', src: note, dest: '/new/dir/note' }],
     platform: AMD64,
   });
-  const l2 = await listTar(blobFile(out, r.layers[1]!.digest));
+  const l2 = await listTar(blobFile(out, r.layers[1]!.descriptor.digest));
   assert.deepEqual(l2.map((e) => `${e.name} ${e.mode.toString(8)}`), ['tmp 1777', 'tmp/note 644']);
-  const l3 = await listTar(blobFile(out, r.layers[2]!.digest));
+  const l3 = await listTar(blobFile(out, r.layers[2]!.descriptor.digest));
   assert.deepEqual(l3.map((e) => `${e.name} ${e.mode.toString(8)}`), ['etc 750', 'etc/app 755', 'etc/app/note 644']);
-  const l4 = await listTar(blobFile(out, r.layers[3]!.digest));
+  const l4 = await listTar(blobFile(out, r.layers[3]!.descriptor.digest));
   assert.deepEqual(l4.map((e) => `${e.name} ${e.mode.toString(8)} ${e.mtime}`), ['new 755 0', 'new/dir 755 0', 'new/dir/note 644 0']);
 });
 
@@ -201,8 +202,8 @@ test('layers are written concurrently but assembled in command-line order', asyn
   const layers = tarballs.map((p) => ({ kind: 'tarball' as const, path: p }));
   const serial = await buildImage({ layout: path.join(base, 's'), layers, platform: AMD64, concurrency: 1 });
   const parallel = await buildImage({ layout: path.join(base, 'p'), layers, platform: AMD64, concurrency: 4 });
-  assert.equal(parallel.manifest.digest, serial.manifest.digest);
-  const names = await Promise.all(parallel.layers.map(async (l) => (await listTar(blobFile(path.join(base, 'p'), l.digest)))[0]?.name));
+  assert.equal(parallel.descriptor.digest, serial.descriptor.digest);
+  const names = await Promise.all(parallel.layers.map(async (l) => (await listTar(blobFile(path.join(base, 'p'), l.descriptor.digest)))[0]?.name));
   assert.deepEqual(names, ['f0', 'f1', 'f2', 'f3']);
 });
 
@@ -247,26 +248,28 @@ test('a run killed mid-layer leaves the previous layout; the next run removes wh
   assert.deepEqual((await fs.readdir(out)).filter((n) => n.startsWith('.oci-pack-')), []);
 });
 
-test('a shared staging store: intermediate builds stay staged, the recorded one publishes what it references', async (t) => {
+test('a shared transaction: intermediate builds stay staged, the recorded one publishes what it references', async (t) => {
   const dir = path.join(await tempDir(t), 'out');
   const layout = await Layout.openOrCreate(dir);
-  const staging = await layout.store.stage();
-  const first = await buildImage({ layout, staging, record: false, layers: [{ kind: 'add', src: HELLO, dest: '/hello' }], platform: AMD64 });
+  const tx = await LayoutTransaction.begin(layout);
+  const staging = tx.staging;
+  const first = await buildImage({ layout, transaction: tx, record: false, layers: [{ kind: 'add', src: HELLO, dest: '/hello' }], platform: AMD64 });
   assert.deepEqual(first.tags, []);
   assert.deepEqual((await layout.readIndex()).manifests, [], 'nothing recorded yet');
   assert.deepEqual(await fs.readdir(path.join(dir, 'blobs', 'sha256')), [], 'nothing published yet');
-  assert.equal(first.image.config?.['Cmd'], undefined);
+  assert.equal(first.config.config?.['Cmd'], undefined);
   const second = await buildImage({
     layout,
-    staging,
-    base: { config: first.image, layers: first.layers, tree: async () => new LowerTree() },
+    transaction: tx,
+    base: first,
+    baseTree: async () => new LowerTree(),
     runtime: { Cmd: ['/hello'] },
     author: 'someone',
     history: [],
     tags: ['h:1'],
   });
   const blobs = (await fs.readdir(path.join(dir, 'blobs', 'sha256'))).sort();
-  assert.deepEqual(blobs, [second.manifest.digest, second.config.digest, second.layers[0]!.digest].map((d) => d.slice(7)).sort(), 'the first build\'s own config and manifest are dropped');
+  assert.deepEqual(blobs, [second.descriptor.digest, second.configDescriptor.digest, second.layers[0]!.descriptor.digest].map((d) => d.slice(7)).sort(), 'the first build\'s own config and manifest are dropped');
   const img = await readImage(dir, 'h:1');
   assert.deepEqual(img.config.config, { Cmd: ['/hello'] });
   assert.equal((img.config as unknown as { author: string }).author, 'someone');
@@ -275,7 +278,7 @@ test('a shared staging store: intermediate builds stay staged, the recorded one 
 
 test('a placed layer sees the image below it, and one that changes nothing writes no layer (empty_layer)', async (t) => {
   const dir = path.join(await tempDir(t), 'out');
-  const seen: ImageBelow[] = [];
+  const seen: Array<Parameters<PlacedSource['placements']>[2]> = [];
   const r = await buildImage({
     layout: dir,
     layers: [
@@ -292,7 +295,7 @@ test('a placed layer sees the image below it, and one that changes nothing write
   assert.deepEqual(seen.map((b) => b.layers.length), [1, 1]);
   const img = await readImage(dir, 'p:1');
   assert.deepEqual(img.config.history, [{ created_by: 'a' }, { created_by: 'b', empty_layer: true }, { created_by: 'c' }]);
-  const entries = await listTar(blobFile(dir, r.layers[1]!.digest));
+  const entries = await listTar(blobFile(dir, r.layers[1]!.descriptor.digest));
   assert.deepEqual(entries.map((e) => `${e.name} ${e.mode.toString(8)}`), ['bin 755', 'bin/sub 700']);
 });
 

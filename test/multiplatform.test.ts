@@ -111,7 +111,7 @@ test('Dockerfile: TARGETARCH and friends are global, and seen in a stage once de
   );
   const layout = path.join(await tempDir(t), 'out');
   const r = await buildDockerfile({ layout, context: ctx, platform: ARM64, tags: ['t:1'] });
-  const config = (await readJson(blobFile(layout, r.config.digest))) as { architecture: string; config: { Labels: Record<string, string> } };
+  const config = (await readJson(blobFile(layout, r.configDescriptor.digest))) as { architecture: string; config: { Labels: Record<string, string> } };
   assert.equal(config.architecture, 'arm64');
   const buildArch = process.arch === 'x64' ? 'amd64' : process.arch;
   assert.deepEqual(config.config.Labels, { before: '[]', after: `linux/arm64 arm64 [] ${buildArch}` });

@@ -3,16 +3,20 @@
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import type { BuildEvent, BuildResult, LayerSource, Owner } from '../build.js';
+import { parsePullPolicy } from '../transports/names.js';
 import { usageError } from '../errors.js';
 import { keyValues, type ConfigChanges } from '../image.js';
 import { parsePlatform } from '../platform.js';
 import { parseCommand } from '../words.js';
+import { registryFlags, registryOptions, type RegistryArgs } from './registry-flags.js';
 import { indexSummary } from './index-command.js';
 import { humanSize, movedTagNotice, type Io } from './io.js';
 import { Progress } from './progress.js';
 
-interface LayoutArgs {
+interface LayoutArgs extends RegistryArgs {
   dir: string;
+  from?: string;
+  pull: string;
   file?: string;
   context?: string;
   'build-arg'?: string[];
@@ -48,12 +52,14 @@ export function layoutCommand(io: Io, argv: readonly string[], setStatus: (s: nu
     command: 'layout <dir>',
     describe: 'build an image from local files, or from ./Dockerfile, into the OCI layout at <dir>',
     builder: (y) =>
-      y
+      registryFlags(y)
         .positional('dir', { type: 'string', demandOption: true, describe: 'the layout (created when missing or empty)' })
         .option('file', { type: 'string', alias: 'f', requiresArg: true, describe: 'the Dockerfile (default: Dockerfile, else Containerfile, in the context); used when no --add or --layer is given' })
         .option('context', { type: 'string', requiresArg: true, describe: 'the Dockerfile build context directory (default: .)' })
         .option('build-arg', { type: 'string', array: true, requiresArg: true, describe: 'K=V for an ARG of the Dockerfile (K alone: its value in this environment)' })
         .option('target', { type: 'string', requiresArg: true, describe: 'the Dockerfile stage to build (default: the last)' })
+        .option('from', { type: 'string', requiresArg: true, describe: 'the base image of an --add/--layer build: oci:DIR[:REF], oci-archive:TAR[:REF], docker-archive:TAR[:NAME:TAG|:@N], docker://NAME, or a NAME tagged in <dir> or pulled (see --pull)' })
+        .option('pull', { type: 'string', default: 'missing', requiresArg: true, describe: 'plain image names (FROM, COPY --from, --from): never = only tags of <dir>; missing = the registry when <dir> has no such tag; always = the registry' })
         .option('add', { type: 'string', array: true, requiresArg: true, describe: 'SRC:DEST: a host file or directory at the absolute path DEST (one layer each)' })
         .option('layer', { type: 'string', array: true, requiresArg: true, describe: 'TARBALL: an existing tar or tar.gz as one layer' })
         .option('chown', { type: 'string', array: true, requiresArg: true, describe: 'UID[:GID] for the --add flags that follow' })
@@ -75,6 +81,7 @@ export function layoutCommand(io: Io, argv: readonly string[], setStatus: (s: nu
         .option('preserve-mtime', { type: 'boolean', default: false, describe: 'keep host mtimes (clamped to SOURCE_DATE_EPOCH when set)' })
         .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary instead of the digest' })
         .option('quiet', { type: 'boolean', alias: 'q', default: false, describe: 'no progress or warnings on stderr' })
+        .example('$0 layout ./out --from docker://alpine:3.20 --add ./app:/app --cmd /app', 'an app on a base from a registry (as crane append)')
         .example('$0 layout ./out --tag app:latest', 'build ./Dockerfile against the context .')
         .example('$0 layout ./out --add ./hello:/hello --cmd /hello --tag hello:latest', 'a one-file image')
         .example('$0 layout ./out --layer rootfs.tar.gz --add ./app:/app --workdir /app --entrypoint \'["node","main.js"]\'', 'an app on a base rootfs') as never,
@@ -95,6 +102,7 @@ async function buildCommand(args: LayoutArgs, argv: readonly string[], io: Io, p
   // The Dockerfile builder (its parser, FROM's image sources, the docker archive reader) only when
   // there is no --add or --layer: a third of the modules an --add build would load otherwise.
   const [{ buildImage }, { parseCompression }] = await Promise.all([import('../build.js'), import('../compress.js')]);
+  const pull = parsePullPolicy(args.pull);
   const layers = layerSources(argv);
   const platforms = args.platform === undefined ? [] : args.platform.split(',').map((p) => parsePlatform(p.trim()));
   const report = reporter(args.quiet, progress);
@@ -108,23 +116,40 @@ async function buildCommand(args: LayoutArgs, argv: readonly string[], io: Io, p
     compression: parseCompression(args.compression),
     ...(args['compression-level'] !== undefined ? { compressionLevel: checkLevel(args['compression-level']) } : {}),
     preserveMtime: args['preserve-mtime'],
+    pull,
+    registry: registryOptions(args),
     onEvent: (e: BuildEvent) => {
       if (e.type === 'tag-moved') moved.push({ tag: e.tag, from: e.from });
       report(e);
     },
   };
   if (platforms.length > 1) {
-    if (layers.length > 0) throw usageError('--platform: several platforms need a Dockerfile (--add and --layer build one image)');
+    if (layers.length > 0 || args.from !== undefined) throw usageError('--platform: several platforms need a Dockerfile (--from, --add and --layer build one image)');
     const { buildDockerfilePlatforms } = await import('../dockerfile/platforms.js');
     const multi = await buildDockerfilePlatforms({ ...common, ...(await dockerfileOptions(args)), platforms });
     io.stdout(args.json ? `${JSON.stringify({ ...indexSummary(multi), moved }, null, 2)}\n` : `${multi.index.digest}\n`);
     return;
   }
   let result: BuildResult;
-  if (layers.length > 0) {
+  if (layers.length > 0 || args.from !== undefined) {
     const mixed = DOCKERFILE_FLAGS.find((f) => args[f] !== undefined);
-    if (mixed) throw usageError(`--${mixed}: a Dockerfile option, and --add/--layer build without a Dockerfile; give one or the other`);
-    result = await buildImage({ ...common, layers });
+    if (mixed) throw usageError(`--${mixed}: a Dockerfile option, and --from/--add/--layer build without a Dockerfile; give one or the other`);
+    const from = args.from;
+    if (from === undefined) {
+      result = await buildImage({ ...common, layers });
+    } else {
+      if (from === '') throw usageError('--from: the image reference is empty');
+      // The base is read in the build's own transaction: an archive unpacks, and a pull lands, in
+      // its staging, so nothing of it is published unless the image is.
+      const [{ withBaseImage }, { LayoutTransaction }] = await Promise.all([import('../dockerfile/from.js'), import('../transaction.js')]);
+      result = await LayoutTransaction.run(args.dir, (tx) =>
+        withBaseImage(
+          from,
+          { layout: tx.layout, staging: tx.staging, where: `--from ${from}`, pull, registry: common.registry, ...(platforms[0] ? { platform: platforms[0] } : {}), compression: common.compression, ...(common.compressionLevel !== undefined ? { compressionLevel: common.compressionLevel } : {}) },
+          (base) => buildImage({ ...common, layout: tx.layout, transaction: tx, base, layers }),
+        ),
+      );
+    }
   } else {
     const { buildDockerfile } = await import('../dockerfile/build.js');
     result = await buildDockerfile({ ...common, ...(await dockerfileOptions(args)) });
@@ -133,22 +158,22 @@ async function buildCommand(args: LayoutArgs, argv: readonly string[], io: Io, p
     io.stdout(
       `${JSON.stringify(
         {
-          digest: result.manifest.digest,
-          size: result.manifest.size,
-          mediaType: result.manifest.mediaType,
+          digest: result.descriptor.digest,
+          size: result.descriptor.size,
+          mediaType: result.descriptor.mediaType,
           layout: result.layout,
           tags: result.tags,
           moved,
           platform: result.platform,
-          config: { digest: result.config.digest, size: result.config.size },
-          layers: result.layers.map((l) => ({ digest: l.digest, diff_id: l.diffId, size: l.size, mediaType: l.mediaType })),
+          config: { digest: result.configDescriptor.digest, size: result.configDescriptor.size },
+          layers: result.layers.map(({ descriptor: l }) => ({ digest: l.digest, diff_id: l.diffId, size: l.size, mediaType: l.mediaType })),
         },
         null,
         2,
       )}\n`,
     );
   } else {
-    io.stdout(`${result.manifest.digest}\n`);
+    io.stdout(`${result.descriptor.digest}\n`);
   }
 }
 

@@ -3,22 +3,23 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { buildImage, checkTags, type BaseImage, type BuildResult, type ImageBelow, type ImageOutputOptions, type LayerSource, type Owner } from '../build.js';
-import type { LayerDescriptor, Platform } from '../descriptor.js';
+import { buildImage, checkTags, type BuildResult, type ImageOutputOptions, type LayerSource, type Owner } from '../build.js';
+import type { Platform } from '../descriptor.js';
 import { ancestors, cleanPath, normalise, parentOf, sourceDateEpoch, type Entry, type Normalisation } from '../entries.js';
 import { UserError, fileError } from '../errors.js';
 import { checkSignal, isoTime, type ConfigChanges, type HealthConfig, type HistoryEntry, type RuntimeConfig } from '../image.js';
-import { Layout } from '../layout.js';
 import type { LowerTree } from '../lower.js';
+import type { Image, Layer } from '../model.js';
 import type { Placement } from '../place.js';
 import { hostPlatform, parsePlatform } from '../platform.js';
-import { ImageFilesystem, type ImageLayers } from '../sources/image.js';
+import { ImageFilesystem } from '../sources/image.js';
 import { tarballEntries } from '../sources/tarball.js';
-import type { BlobStore } from '../store.js';
+import { LayoutTransaction } from '../transaction.js';
 import { BuildContext, archiveKind, goPattern, hasWildcards, type ContextSource } from './context.js';
 import { MAX_EXPANDED_TOTAL_LENGTH } from '../limits.js';
+import { hasTransport } from '../transports/index.js';
 import { ExpandError, envLookup, expandWord, expandWords, type Lookup } from './expand.js';
-import { resolveImage, stageImage, type LocalImage, type ResolveContext } from './from.js';
+import { stageBaseImage, type FromContext, type FromOptions } from './from.js';
 import { formatGoDuration, goList, goQuote, goQuoteList, goQuoteRune } from './gofmt.js';
 import {
   RUN_UNSUPPORTED,
@@ -32,7 +33,14 @@ import {
 import { MAX_DOCKERFILE_BYTES, lineError } from './parse.js';
 import { automaticPlatformArgs } from './platform-args.js';
 
-export interface DockerfileBuildOptions extends ImageOutputOptions {
+export interface DockerfileBuildOptions extends ImageOutputOptions, FromOptions {
+  /**
+   * A transaction on `layout` to build in (a multi-platform build's); its owner commits or aborts
+   * it. Default: one of the build's own.
+   */
+  transaction?: LayoutTransaction;
+  /** false: the target stage stays in the transaction's staging, not named in index.json (default true). */
+  record?: boolean;
   /** The build context directory (default "."). */
   context?: string;
   /** The Dockerfile (default: Dockerfile, else Containerfile, in the context). */
@@ -84,18 +92,16 @@ export async function buildDockerfile(opts: DockerfileBuildOptions): Promise<Bui
   const buildArgs = opts.buildArgs ?? {};
   const metaArgs = metaArgValues(dockerfile, buildArgs, automaticPlatformArgs(opts.platform ?? hostPlatform()));
 
-  const layout = typeof opts.layout === 'string' ? await Layout.openOrCreate(opts.layout) : opts.layout;
-  const staging = await layout.store.stage();
+  const tx = opts.transaction ?? (await LayoutTransaction.begin(opts.layout));
   try {
-    const session = new Session(dockerfile, context, layout, staging, opts, metaArgs);
+    const session = new Session(dockerfile, context, tx, opts, metaArgs);
     const result = await session.stage(target.index, true);
     const unused = Object.keys(buildArgs).filter((k) => !session.consumedArgs.has(k) && !metaArgs.declared.has(k));
     if (unused.length > 0) emit({ type: 'warning', message: `one or more build-args [${unused.join(' ')}] were not consumed` });
     return result;
-  } catch (err) {
-    await staging.discard();
-    if (typeof opts.layout === 'string') await layout.discardIfNew();
-    throw err;
+  } finally {
+    // Every stage and base staged in it: what the recorded image does not use goes with the staging.
+    if (!opts.transaction) await tx.abort();
   }
 }
 
@@ -192,7 +198,7 @@ interface StageState {
 }
 
 /** A built stage, or a base image staged by digest: something to build on or copy from. */
-type StageImage = LocalImage;
+type StageImage = Image;
 
 class Session {
   private readonly stages = new Map<number, Promise<StageImage>>();
@@ -205,8 +211,7 @@ class Session {
   constructor(
     private readonly dockerfile: Dockerfile,
     private readonly context: BuildContext,
-    private readonly layout: Layout,
-    private readonly staging: BlobStore,
+    private readonly tx: LayoutTransaction,
     private readonly opts: DockerfileBuildOptions,
     private readonly metaArgs: MetaArgs,
   ) {
@@ -217,12 +222,15 @@ class Session {
     return this.dockerfile.file;
   }
 
-  /** What FROM and COPY --from need to find an image, and to stage an archive's blobs. */
-  private resolveContext(where: string): ResolveContext {
+  /** What FROM and COPY --from need to find an image, and to stage its blobs. */
+  private baseContext(where: string, platform: Platform | undefined): FromContext {
     return {
-      layout: this.layout,
-      staging: this.staging,
+      layout: this.tx.layout,
+      staging: this.tx.staging,
       where,
+      ...(platform ? { platform } : {}),
+      ...(this.opts.pull !== undefined ? { pull: this.opts.pull } : {}),
+      ...(this.opts.registry !== undefined ? { registry: this.opts.registry } : {}),
       ...(this.opts.compression !== undefined ? { compression: this.opts.compression } : {}),
       ...(this.opts.compressionLevel !== undefined ? { compressionLevel: this.opts.compressionLevel } : {}),
     };
@@ -243,7 +251,8 @@ class Session {
 
   private asImage(r: BuildResult, index: number): StageImage {
     const name = this.dockerfile.stages[index]!.from.name ?? String(index);
-    return { config: r.image, layers: r.layers, platform: r.platform, open: (l) => this.staging.open(l), where: `stage ${name}` };
+    const { tags: _tags, layout: _layout, ...image } = r;
+    return { ...image, where: `stage ${name}` };
   }
 
   private async buildStage(index: number, final: boolean): Promise<BuildResult> {
@@ -289,14 +298,11 @@ class Session {
       );
     }
     const platform = base ? base.platform : (wanted ?? hostPlatform());
-    const baseImage: BaseImage | undefined = base
-      ? { config: base.config, layers: [...base.layers], tree: async () => (await this.filesystem(base)).lowerTree() }
-      : undefined;
     return buildImage({
-      layout: this.layout,
-      staging: this.staging,
-      record: final,
-      ...(baseImage ? { base: baseImage } : {}),
+      layout: this.tx.layout,
+      transaction: this.tx,
+      record: final && (this.opts.record ?? true),
+      ...(base ? { base, baseTree: async () => (await this.filesystem(base)).lowerTree() } : {}),
       layers: state.layers,
       runtime: state.changed ? state.runtime : structuredClone(base?.config.config ?? {}),
       ...(state.changed ? { author: state.maintainer } : {}),
@@ -319,13 +325,12 @@ class Session {
     if (name.toLowerCase() === 'scratch') return undefined;
     const stage = this.dockerfile.stages.slice(0, index).find((s) => s.from.name === name.toLowerCase());
     if (stage) return this.stage(stage.index, false);
-    const image = await resolveImage(name, { ...this.resolveContext(where), ...(platform ? { platform } : {}) });
-    return stageImage(image, this.staging);
+    return stageBaseImage(name, this.baseContext(where, platform));
   }
 
   /** The merged filesystem of an image, read once per set of layers (a longer one continues a shorter). */
-  private filesystem(image: ImageLayers): Promise<ImageFilesystem> {
-    const digests = image.layers.map((l) => l.digest);
+  private filesystem(image: Pick<Image, 'layers' | 'where'>): Promise<ImageFilesystem> {
+    const digests = image.layers.map((l) => l.descriptor.digest);
     const key = digests.join(',');
     const known = this.filesystems.get(key);
     if (known) return known.fs;
@@ -578,12 +583,13 @@ class Session {
     } else {
       const where = `${this.file}:${line}: COPY --from=${name}`;
       try {
-        image = await stageImage(await resolveImage(name, { ...this.resolveContext(where), ...(this.opts.platform ? { platform: this.opts.platform } : {}) }), this.staging);
+        image = await stageBaseImage(name, this.baseContext(where, this.opts.platform));
       } catch (err) {
-        // A transport reference that failed says why itself; a plain name was meant as a stage.
-        if (!(err instanceof UserError) || err.code !== 'ENOTFOUND' || /^[a-z][a-z0-9-]*:/.test(name)) throw err;
+        // A transport reference, or a pull, that failed says why itself; a plain name not tagged
+        // in the layout with --pull never was meant as a stage.
+        if (!(err instanceof UserError) || err.code !== 'ENOTFOUND' || hasTransport(name) || this.opts.pull !== 'never') throw err;
         const before = earlier.map((s) => s.from.name ?? String(s.index)).join(', ') || 'none';
-        throw lineError(this.file, line, `COPY --from=${name}: no stage named ${name} before this line (stages before it: ${before}), and no image tagged ${name} in ${this.layout.root}`);
+        throw lineError(this.file, line, `COPY --from=${name}: no stage named ${name} before this line (stages before it: ${before}), and no image tagged ${name} in ${this.tx.layout.root} (--pull never)`);
       }
     }
     return { image, fs: await this.filesystem(image), name };
@@ -602,7 +608,7 @@ class Session {
         continue;
       }
       if (from) {
-        items.push(...imageItems(from, s.path, () => path.join(this.staging.staging ?? this.layout.root, `spool-${this.spoolCount++}`)));
+        items.push(...imageItems(from, s.path, () => path.join(this.tx.staging.staging ?? this.tx.layout.root, `spool-${this.spoolCount++}`)));
         continue;
       }
       const found = hasWildcards(s.path) ? await this.context.glob(s.path) : [await this.context.source(s.path)];
@@ -665,7 +671,7 @@ class Session {
   }
 
   /** --chown: numbers as they are, names looked up in the image's /etc/passwd and /etc/group. */
-  private async owner(spec: string, below: ImageBelow, what: string): Promise<Owner> {
+  private async owner(spec: string, below: { layers: readonly Layer[] }, what: string): Promise<Owner> {
     const parts = spec.split(':');
     if (parts.length > 2) throw new UserError(`${what}: expected USER[:GROUP]`, 'EINPUT');
     const user = parts[0]!;
@@ -674,7 +680,7 @@ class Session {
     let uid = numeric(user);
     let gid = numeric(group);
     if (uid === undefined || gid === undefined) {
-      const image: ImageLayers = { layers: below.layers, open: (l: LayerDescriptor) => below.store.open(l), where: what };
+      const image = { layers: below.layers, where: what };
       const fsys = await this.filesystem(image);
       if (uid === undefined) uid = await lookupId(fsys, image, 'etc/passwd', user, 2, what);
       if (gid === undefined) gid = await lookupId(fsys, image, 'etc/group', group, 2, what);
@@ -719,7 +725,7 @@ function imageItems(from: { image: StageImage; fs: ImageFilesystem; name: string
   });
 }
 
-async function lookupId(fsys: ImageFilesystem, image: ImageLayers, file: string, name: string, field: number, what: string): Promise<number> {
+async function lookupId(fsys: ImageFilesystem, image: Pick<Image, 'layers' | 'where'>, file: string, name: string, field: number, what: string): Promise<number> {
   const data = await fsys.readFile(image, file, MAX_ACCOUNTS_BYTES);
   const kind = file === 'etc/passwd' ? 'user' : 'group';
   if (data === undefined) throw new UserError(`${what}: the image has no /${file} to look the ${kind} ${JSON.stringify(name)} up in`, 'ENOTFOUND');

@@ -4,12 +4,13 @@ import type { BuildResult } from '../build.js';
 import type { Platform } from '../descriptor.js';
 import type { Digest } from '../digest.js';
 import { usageError } from '../errors.js';
-import { assembleIndex, type AssembleIndexResult } from '../image-index.js';
-import { Layout, refNameOf } from '../layout.js';
+import { putImageIndex, type AssembleIndexResult } from '../image-index.js';
 import { formatPlatform, normalizePlatform } from '../platform.js';
+import { digestsOf } from '../resolve.js';
+import { LayoutTransaction } from '../transaction.js';
 import { buildDockerfile, type DockerfileBuildOptions } from './build.js';
 
-export interface MultiPlatformBuildOptions extends Omit<DockerfileBuildOptions, 'platform'> {
+export interface MultiPlatformBuildOptions extends Omit<DockerfileBuildOptions, 'platform' | 'transaction' | 'record'> {
   /** Two or more platforms, each built once from the same Dockerfile. */
   platforms: readonly Platform[];
 }
@@ -20,10 +21,9 @@ export interface MultiPlatformBuildResult extends AssembleIndexResult {
 }
 
 /**
- * Build the Dockerfile once per platform and record the index of the results under the tags. The
- * images are recorded untagged while the others build, then folded into the index in the same
- * locked update that tags it; a failure takes out the entries this run added (their blobs stay
- * until a gc, as any untagged image's would).
+ * Build the Dockerfile once per platform and record the index of the results under the tags: every
+ * image staged in one transaction, the index (which alone is named, as buildx's OCI exporter
+ * writes it) committed with them; a failure leaves the layout as it was.
  */
 export async function buildDockerfilePlatforms(opts: MultiPlatformBuildOptions): Promise<MultiPlatformBuildResult> {
   const seen = new Set<string>();
@@ -33,33 +33,18 @@ export async function buildDockerfilePlatforms(opts: MultiPlatformBuildOptions):
     seen.add(name);
   }
   if (opts.platforms.length === 0) throw usageError('--platform: name at least one OS/ARCH');
-  const layout = typeof opts.layout === 'string' ? await Layout.openOrCreate(opts.layout) : opts.layout;
-  const before = new Set((await layout.readIndex()).manifests.filter((d) => refNameOf(d) === undefined).map((d) => d.digest));
-  const added = new Set<Digest>();
-  const images: BuildResult[] = [];
-  try {
+  return LayoutTransaction.run(opts.layout, async (tx) => {
     const { platforms, ...rest } = opts;
+    const images: BuildResult[] = [];
     for (const platform of platforms) {
-      const result = await buildDockerfile({ ...rest, layout, platform, tags: [] });
-      if (!before.has(result.manifest.digest)) added.add(result.manifest.digest);
-      images.push(result);
+      images.push(await buildDockerfile({ ...rest, layout: tx.layout, transaction: tx, record: false, platform, tags: [] }));
     }
-    const index = await assembleIndex({
-      layout,
-      sources: images.map((r) => r.manifest.digest),
-      tags: opts.tags ?? [],
-      absorbUntagged: [...added],
-    });
-    return { ...index, images };
-  } catch (err) {
-    if (typeof opts.layout === 'string' && layout.isNew) {
-      await layout.discardIfNew();
-    } else if (added.size > 0) {
-      await layout.updateIndex((index) => {
-        index.manifests = index.manifests.filter((d) => !(refNameOf(d) === undefined && added.has(d.digest)));
-        return index;
-      });
-    }
-    throw err;
-  }
+    const { descriptor, manifests } = await putImageIndex(tx.staging, images);
+    const keep = new Set<Digest>([descriptor.digest]);
+    for (const image of images) for (const d of digestsOf(image)) keep.add(d);
+    const tags = opts.tags ?? [];
+    const moved = await tx.commit([{ descriptor, tags }], keep);
+    for (const m of moved) opts.onEvent?.({ type: 'tag-moved', tag: m.tag, from: m.from });
+    return { index: descriptor, manifests, tags, layout: tx.layout.root, images };
+  });
 }

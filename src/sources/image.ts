@@ -3,23 +3,14 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decompressor, sniffCompression } from '../compress.js';
-import type { LayerDescriptor } from '../descriptor.js';
 import { baseName, cleanPath, compareNames, parentOf, type Entry } from '../entries.js';
 import { UserError } from '../errors.js';
 import { LayerChanges, LowerTree } from '../lower.js';
+import type { Image, Layer } from '../model.js';
 import { readWhole } from '../streams.js';
 import { readTar, type TarEntry } from '../tar.js';
-
-/** The layers of an image and how to open each one's (compressed, verified) bytes. */
-export interface ImageLayers {
-  layers: readonly LayerDescriptor[];
-  open: (layer: LayerDescriptor) => Readable;
-  /** How errors name the image ("FROM base:1", "COPY --from=build"). */
-  where: string;
-}
 
 /** One path of the merged filesystem: its metadata, and where its bytes are. */
 interface FsNode {
@@ -36,20 +27,21 @@ const MAX_LINK_HOPS = 40;
 /** Paths a merged filesystem may hold: bounds the memory of its index. */
 const MAX_PATHS = 4_000_000;
 
+/** The merged filesystem of an Image (its layers read through Layer.open(), verified), metadata in memory. */
 export class ImageFilesystem {
   private readonly nodes: Map<string, FsNode>;
   private readonly children: Map<string, Set<string>>;
   /** The layers applied so far (a longer image can continue from this one). */
-  readonly layers: LayerDescriptor[];
+  readonly layers: Layer[];
 
-  private constructor(nodes?: Map<string, FsNode>, children?: Map<string, Set<string>>, layers: LayerDescriptor[] = []) {
+  private constructor(nodes?: Map<string, FsNode>, children?: Map<string, Set<string>>, layers: Layer[] = []) {
     this.nodes = nodes ?? new Map([['', { entry: rootEntry(), layer: -1 }]]);
     this.children = children ?? new Map([['', new Set()]]);
     this.layers = layers;
   }
 
   /** Read the merged filesystem of an image: every layer once, metadata only. */
-  static async read(image: ImageLayers): Promise<ImageFilesystem> {
+  static async read(image: Pick<Image, 'layers' | 'where'>): Promise<ImageFilesystem> {
     return new ImageFilesystem().extend(image);
   }
 
@@ -57,15 +49,15 @@ export class ImageFilesystem {
    * This filesystem with more layers on top, as a new object (this one is unchanged): `image`
    * holds all the layers, of which this one's must be the first.
    */
-  async extend(image: ImageLayers): Promise<ImageFilesystem> {
+  async extend(image: Pick<Image, 'layers' | 'where'>): Promise<ImageFilesystem> {
     const prefix = this.layers;
-    if (!prefix.every((l, i) => image.layers[i]?.digest === l.digest)) throw new Error('ImageFilesystem.extend: not a continuation of this image');
+    if (!prefix.every((l, i) => image.layers[i]?.descriptor.digest === l.descriptor.digest)) throw new Error('ImageFilesystem.extend: not a continuation of this image');
     const children = new Map<string, Set<string>>();
     for (const [k, v] of this.children) children.set(k, new Set(v));
     const next = new ImageFilesystem(new Map(this.nodes), children, [...prefix]);
     for (let i = prefix.length; i < image.layers.length; i++) {
       const layer = image.layers[i]!;
-      for await (const e of layerEntries(image, layer, i)) next.apply(e, i, `${image.where}: layer ${i + 1} (${layer.digest})`);
+      for await (const e of layerEntries(image, layer, i)) next.apply(e, i, `${image.where}: layer ${i + 1} (${layer.descriptor.digest})`);
       next.layers.push(layer);
     }
     return next;
@@ -133,7 +125,7 @@ export class ImageFilesystem {
    * `src` itself first, then what is below it. Regular files' bytes (hard links' too: they become
    * plain files) are spooled from the layers into `spoolDir` first, one pass per layer needed.
    */
-  async copyOut(image: ImageLayers, src: string, spoolDir: string): Promise<(dest: string) => AsyncGenerator<Entry>> {
+  async copyOut(image: Pick<Image, 'layers' | 'where'>, src: string, spoolDir: string): Promise<(dest: string) => AsyncGenerator<Entry>> {
     const paths = this.nodes.get(src)?.entry.type === 'directory' ? [src, ...this.walk(src)] : [src];
     const spooled = await this.spool(image, paths.filter((p) => this.nodes.get(p)?.entry.type === 'file'), spoolDir);
     const nodes = this.nodes;
@@ -152,7 +144,7 @@ export class ImageFilesystem {
   }
 
   /** A regular file's bytes (following symlinks), at most `limit` of them; undefined when it is not a file. */
-  async readFile(image: ImageLayers, imagePath: string, limit: number): Promise<Buffer | undefined> {
+  async readFile(image: Pick<Image, 'layers' | 'where'>, imagePath: string, limit: number): Promise<Buffer | undefined> {
     const resolved = this.resolve(imagePath, true);
     const node = this.nodes.get(resolved);
     if (node?.entry.type !== 'file') return undefined;
@@ -166,7 +158,7 @@ export class ImageFilesystem {
   }
 
   /** Write the bytes of `files` into `dir`, reading each layer that holds some of them once. */
-  private async spool(image: ImageLayers, files: readonly string[], dir: string): Promise<Map<string, string>> {
+  private async spool(image: Pick<Image, 'layers' | 'where'>, files: readonly string[], dir: string): Promise<Map<string, string>> {
     const byLayer = new Map<number, Map<string, string[]>>();
     for (const p of files) {
       const node = this.nodes.get(p)!;
@@ -280,9 +272,9 @@ function rootEntry(): Entry {
  * bytes), paths cleaned. An absolute name is taken as relative to the root; ".." is refused.
  * Symlink targets are kept as they are: resolve() follows them inside the root, as a container does.
  */
-export async function* layerEntries(image: ImageLayers, layer: LayerDescriptor, index: number): AsyncGenerator<TarEntry> {
-  const where = `${image.where}: layer ${index + 1} (${layer.digest})`;
-  const blob = image.open(layer);
+export async function* layerEntries(image: Pick<Image, 'where'>, layer: Layer, index: number): AsyncGenerator<TarEntry> {
+  const where = `${image.where}: layer ${index + 1} (${layer.descriptor.digest})`;
+  const blob = layer.open();
   try {
     const { kind, stream } = await sniffCompression(blob);
     const bytes = decompressor(kind, where);

@@ -106,35 +106,40 @@ export class LayoutSink implements ImageSink {
  * store (or the layout behind it) has already is not copied again. Each is verified as it streams.
  */
 export async function putNode(store: BlobStore, node: ImageNode, emit: (e: LayoutSinkEvent) => void = () => undefined, concurrency = 1): Promise<void> {
-  const put = async (d: Descriptor, open: () => Readable | Buffer): Promise<void> => {
-    const expected = { digest: d.digest, size: d.size };
-    if (await store.has(d.digest, d.size)) {
-      // put() pins a blob the layout has into the staging (gc cannot take it meanwhile) without
-      // reading it, so the source is not opened; only when the blob went meanwhile is it copied.
-      try {
-        await store.put([Readable.from([])], { mediaType: d.mediaType, expected });
-        emit({ type: 'blob', digest: d.digest, size: d.size, outcome: 'present' });
-        return;
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'EDIGEST') throw err;
-      }
-    }
-    const data = open();
-    if (Buffer.isBuffer(data)) await store.putBytes(data, { mediaType: d.mediaType });
-    else await store.put([data], { mediaType: d.mediaType, expected });
-    emit({ type: 'blob', digest: d.digest, size: d.size, outcome: 'written' });
-  };
   if (node.kind === 'index') {
     for (const child of node.children) await putNode(store, child, emit, concurrency);
-    await put(node.descriptor, () => node.bytes);
+    await putBlob(store, node.descriptor, () => node.bytes, emit);
   } else if (node.kind === 'artifact') {
-    for (const b of node.blobs) await put(b.descriptor, () => b.open());
-    await put(node.descriptor, () => node.bytes);
+    for (const b of node.blobs) await putBlob(store, b.descriptor, () => b.open(), emit);
+    await putBlob(store, node.descriptor, () => node.bytes, emit);
   } else {
-    await put(node.configDescriptor, () => node.configBytes);
-    await mapLimit(node.layers, concurrency, (l) => put(l.descriptor, () => l.open()));
-    await put(node.descriptor, () => node.manifestBytes);
+    await putBlob(store, node.configDescriptor, () => node.configBytes, emit);
+    await mapLimit(node.layers, concurrency, (l) => putBlob(store, l.descriptor, () => l.open(), emit));
+    await putBlob(store, node.descriptor, () => node.manifestBytes, emit);
   }
+}
+
+/**
+ * One blob into `store`, verified as it streams; a blob the store (or the layout behind it) has
+ * already is pinned, not copied, and its source is not opened.
+ */
+export async function putBlob(store: BlobStore, d: Descriptor, open: () => Readable | Buffer, emit: (e: LayoutSinkEvent) => void = () => undefined): Promise<void> {
+  const expected = { digest: d.digest, size: d.size };
+  if (await store.has(d.digest, d.size)) {
+    // put() pins a blob the layout has into the staging (gc cannot take it meanwhile) without
+    // reading it, so the source is not opened; only when the blob went meanwhile is it copied.
+    try {
+      await store.put([Readable.from([])], { mediaType: d.mediaType, expected });
+      emit({ type: 'blob', digest: d.digest, size: d.size, outcome: 'present' });
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EDIGEST') throw err;
+    }
+  }
+  const data = open();
+  if (Buffer.isBuffer(data)) await store.putBytes(data, { mediaType: d.mediaType });
+  else await store.put([data], { mediaType: d.mediaType, expected });
+  emit({ type: 'blob', digest: d.digest, size: d.size, outcome: 'written' });
 }
 
 function refCandidates(name: string): string[] {

@@ -46,3 +46,13 @@ export function parseTransportRef(text: string, what: string): TransportRef {
   if (colon >= 0 && rest.slice(colon + 1) !== '') out.ref = rest.slice(colon + 1);
   return out;
 }
+
+/** When a plain image name (FROM alpine) is asked of its registry: never, when the layout has no such tag (default), or always. */
+export type PullPolicy = 'never' | 'missing' | 'always';
+
+export const PULL_POLICIES: readonly PullPolicy[] = ['never', 'missing', 'always'];
+
+export function parsePullPolicy(text: string): PullPolicy {
+  if (!(PULL_POLICIES as readonly string[]).includes(text)) throw usageError(`--pull ${text}: expected never, missing or always`);
+  return text as PullPolicy;
+}

@@ -37,11 +37,11 @@ test('layout → to-docker → from-docker keeps config digests, diff_ids and ta
     for (const [i, tags] of [['hello:latest', 'example.com/x/hello:2'], ['again:1']].entries()) {
       for (const tag of tags) {
         const img = await readImage(back, tag);
-        assert.equal(img.manifest.config.digest, built[i]!.config.digest, `${format} ${tag}`);
-        assert.deepEqual(img.config.rootfs.diff_ids, built[i]!.layers.map((l) => l.diffId));
+        assert.equal(img.manifest.config.digest, built[i]!.configDescriptor.digest, `${format} ${tag}`);
+        assert.deepEqual(img.config.rootfs.diff_ids, built[i]!.layers.map((l) => l.descriptor.diffId));
         assert.deepEqual(img.manifest.layers.map((l) => l.mediaType), built[i]!.layers.map(() => MediaType.layerGzip));
         // The same gzip as a build: even the manifest digest comes back.
-        assert.equal(img.manifestDigest, built[i]!.manifest.digest);
+        assert.equal(img.manifestDigest, built[i]!.descriptor.digest);
         assert.deepEqual(img.index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === tag)?.platform, AMD64);
       }
     }
@@ -61,7 +61,7 @@ test('--compression none stores layers uncompressed (digest = diff_id); an archi
   const r = runBin(['from-docker', '-', back, '--compression', 'none'], { input: await fs.readFile(archive) });
   assert.equal(r.status, 0, r.stderr);
   const img = await readImage(back, 'hello:latest');
-  assert.equal(img.manifest.layers[0]!.digest, one!.layers[0]!.diffId);
+  assert.equal(img.manifest.layers[0]!.digest, one!.layers[0]!.descriptor.diffId);
   assert.equal(img.manifest.layers[0]!.mediaType, MediaType.layer);
 });
 

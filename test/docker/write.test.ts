@@ -28,11 +28,11 @@ test('v1: the example image as docker save lays it out, every header fixed', asy
   const archive = path.join(dir, 'hello.tar');
   const r = await cli('to-docker', archive, '--layout', layout);
   assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout, `${built.config.digest} hello:latest\n`);
-  const configBytes = await fs.readFile(blobFile(layout, built.config.digest));
-  const [legacy] = legacyLayers([built.layers[0]!.diffId], configBytes);
+  assert.equal(r.stdout, `${built.configDescriptor.digest} hello:latest\n`);
+  const configBytes = await fs.readFile(blobFile(layout, built.configDescriptor.digest));
+  const [legacy] = legacyLayers([built.layers[0]!.descriptor.diffId], configBytes);
   const id = legacy!.id;
-  const cfg = `${built.config.digest.slice(7)}.json`;
+  const cfg = `${built.configDescriptor.digest.slice(7)}.json`;
   const listed = await listTar(archive);
   assert.deepEqual(listed.map((e) => [e.name, e.type, e.mode.toString(8), e.uid, e.gid, e.uname, e.gname, e.mtime]), [
     [id, 'dir', '755', 0, 0, '', '', 0],
@@ -51,7 +51,7 @@ test('v1: the example image as docker save lays it out, every header fixed', asy
   assert.equal((entries.get(`${id}/VERSION`) as Buffer).toString(), '1.0');
   assert.deepEqual(entries.get(`${id}/json`), legacy!.json);
   assert.deepEqual(entries.get(cfg), configBytes, 'the config is kept byte for byte (the image ID survives)');
-  assert.equal(sha256(entries.get(`${id}/layer.tar`) as Buffer), built.layers[0]!.diffId, 'layer.tar is the uncompressed layer');
+  assert.equal(sha256(entries.get(`${id}/layer.tar`) as Buffer), built.layers[0]!.descriptor.diffId, 'layer.tar is the uncompressed layer');
 });
 
 test('the same layout gives byte-identical archives, to a file and to a stream', async (t) => {
@@ -83,7 +83,7 @@ test('v1: a layer shared by two images is stored once; the other copy is a relat
     tags: ['two:latest'],
     sourceDateEpoch: 0,
   });
-  assert.equal(two.layers[0]!.diffId, one.layers[0]!.diffId);
+  assert.equal(two.layers[0]!.descriptor.diffId, one.layers[0]!.descriptor.diffId);
   const archive = path.join(dir, 'both.tar');
   await writeDockerArchive(layout, archive);
   const entries = await archiveEntries(archive);
@@ -108,20 +108,20 @@ test('oci: an OCI layout and a docker archive in one, the layout\'s blobs byte f
   const entries = await archiveEntries(archive);
   const blob = (d: string) => `blobs/sha256/${d.slice(7)}`;
   assert.deepEqual([...entries.keys()], [
-    'blobs/', 'blobs/sha256/', blob(built.layers[0]!.digest), blob(built.config.digest), blob(built.manifest.digest),
+    'blobs/', 'blobs/sha256/', blob(built.layers[0]!.descriptor.digest), blob(built.configDescriptor.digest), blob(built.descriptor.digest),
     'index.json', 'manifest.json', 'oci-layout', 'repositories',
   ]);
-  for (const d of [built.layers[0]!.digest, built.config.digest, built.manifest.digest]) {
+  for (const d of [built.layers[0]!.descriptor.digest, built.configDescriptor.digest, built.descriptor.digest]) {
     assert.deepEqual(entries.get(blob(d)), await fs.readFile(blobFile(layout, d)), d);
   }
   assert.equal((entries.get('oci-layout') as Buffer).toString(), '{"imageLayoutVersion":"1.0.0"}');
   const index = json(entries, 'index.json') as { manifests: Array<{ digest: string; annotations: Record<string, string>; platform: unknown }> };
   assert.deepEqual(index.manifests.map((m) => [m.digest, m.annotations, m.platform]), [
-    [built.manifest.digest, { 'io.containerd.image.name': 'docker.io/library/hello:latest', 'org.opencontainers.image.ref.name': 'latest' }, AMD64],
-    [built.manifest.digest, { 'io.containerd.image.name': 'example.com/team/hello:1.0', 'org.opencontainers.image.ref.name': '1.0' }, AMD64],
+    [built.descriptor.digest, { 'io.containerd.image.name': 'docker.io/library/hello:latest', 'org.opencontainers.image.ref.name': 'latest' }, AMD64],
+    [built.descriptor.digest, { 'io.containerd.image.name': 'example.com/team/hello:1.0', 'org.opencontainers.image.ref.name': '1.0' }, AMD64],
   ]);
-  assert.deepEqual(json(entries, 'manifest.json'), [{ Config: blob(built.config.digest), Layers: [blob(built.layers[0]!.digest)], RepoTags: ['hello:latest', 'example.com/team/hello:1.0'] }]);
-  const top = built.layers[0]!.diffId.slice(7);
+  assert.deepEqual(json(entries, 'manifest.json'), [{ Config: blob(built.configDescriptor.digest), Layers: [blob(built.layers[0]!.descriptor.digest)], RepoTags: ['hello:latest', 'example.com/team/hello:1.0'] }]);
+  const top = built.layers[0]!.descriptor.diffId.slice(7);
   assert.deepEqual(json(entries, 'repositories'), { hello: { latest: top }, 'example.com/team/hello': { '1.0': top } });
 });
 

@@ -208,9 +208,9 @@ test('stages: COPY --from by name and number keeps owners without --chown; only 
   assert.deepEqual(await layer(image.layers[1]!), ['b dir 755 1:2', 'b/x file 644 1:2']);
   assert.deepEqual(await layer(image.layers[2]!), ['c file 644 7:7'], '".." stops at the image\'s root');
   const blobs = (await fs.readdir(path.join(layout, 'blobs', 'sha256'))).sort();
-  const wanted = [result.manifest.digest, result.config.digest, ...result.layers.map((l) => l.digest)].map((d) => d.slice(7)).sort();
+  const wanted = [result.descriptor.digest, result.configDescriptor.digest, ...result.layers.map((l) => l.descriptor.digest)].map((d) => d.slice(7)).sort();
   assert.deepEqual(blobs, wanted, 'the build stage\'s config, manifest and unused layer are not published');
-  await rejects(build(t, 'FROM scratch\nCOPY --from=nowhere /x /x\n'), /^Dockerfile:2: COPY --from=nowhere: no stage named nowhere before this line \(stages before it: none\), and no image tagged nowhere in /);
+  await rejects(build(t, 'FROM scratch\nCOPY --from=nowhere /x /x\n', {}, { pull: 'never' }), /^Dockerfile:2: COPY --from=nowhere: no stage named nowhere before this line \(stages before it: none\), and no image tagged nowhere in .* \(--pull never\)$/);
 });
 
 test('COPY --chown with names looks them up in the image\'s /etc/passwd and /etc/group', async (t) => {
@@ -253,8 +253,8 @@ test('FROM oci:DIR:REF copies the base\'s layers by digest, byte for byte, and l
   const out = path.join(base, 'out');
   const r = await buildDockerfile({ layout: out, context: ctx, tags: ['t:1'] });
   const srcImage = await readImage(src, 'hello:1');
-  assert.equal(r.layers[0]!.digest, srcImage.manifest.layers[0]!.digest);
-  assert.deepEqual(await fs.readFile(blobFile(out, r.layers[0]!.digest)), await fs.readFile(blobFile(src, r.layers[0]!.digest)));
+  assert.equal(r.layers[0]!.descriptor.digest, srcImage.manifest.layers[0]!.digest);
+  assert.deepEqual(await fs.readFile(blobFile(out, r.layers[0]!.descriptor.digest)), await fs.readFile(blobFile(src, r.layers[0]!.descriptor.digest)));
   assert.deepEqual(await snapshot(src), before);
   const cfg = (await layoutImage(out, 't:1')).config;
   assert.deepEqual(cfg.config, { Cmd: ['/hello'], Env: ['PATH=/bin'], Labels: { a: 'b' } }, 'a base with a PATH keeps it');
@@ -263,9 +263,9 @@ test('FROM oci:DIR:REF copies the base\'s layers by digest, byte for byte, and l
   const alone = await context(t, { Dockerfile: `FROM oci:${src}\nCOPY f /f\n`, f: '' });
   await buildDockerfile({ layout: out, context: alone });
   await buildImage({ layout: src, layers: [{ kind: 'add', src: HELLO, dest: '/other' }], tags: ['other:1'] });
-  await rejects(buildDockerfile({ layout: out, context: alone }), new RegExp(`^Dockerfile:1: FROM oci:${src}: oci:${src} holds 2 images; name one: oci:${src}:REF \\(tags: hello:1, other:1\\)$`));
+  await rejects(buildDockerfile({ layout: out, context: alone }), new RegExp(`^Dockerfile:1: FROM oci:${src}: oci:${src}: holds 2 images; name one \\(oci:${src}:REF\\) \\(it has "hello:1", "other:1"\\)$`));
   const missing = await context(t, { Dockerfile: `FROM oci:${src}:nope\n` });
-  await rejects(buildDockerfile({ layout: out, context: missing }), new RegExp(`has no image tagged nope \\(tags: hello:1, other:1\\)$`));
+  await rejects(buildDockerfile({ layout: out, context: missing }), new RegExp(`^Dockerfile:1: FROM oci:${src}:nope: oci:${src}: no image named "nope" \\(it has "hello:1", "other:1"\\)$`));
 });
 
 test('a multi-platform base resolves with --platform (default: this machine\'s)', async (t) => {
@@ -275,21 +275,21 @@ test('a multi-platform base resolves with --platform (default: this machine\'s)'
   const amd = await buildImage({ layout: src, layers: [{ kind: 'add', src: HELLO, dest: '/amd' }], platform: AMD64 });
   const layout = await Layout.open(src);
   const staged = await layout.store.stage();
-  const index = { schemaVersion: 2, mediaType: MediaType.index, manifests: [{ ...arm.manifest, platform: arm.platform }, { ...amd.manifest, platform: amd.platform }] };
+  const index = { schemaVersion: 2, mediaType: MediaType.index, manifests: [{ ...arm.descriptor, platform: arm.platform }, { ...amd.descriptor, platform: amd.platform }] };
   const desc = await staged.putBytes(canonicalJson(index), { mediaType: MediaType.index });
   await staged.publish();
   await layout.addImage(desc, ['multi:1']);
   const ctx = await context(t, { Dockerfile: `FROM oci:${src}:multi:1\nCOPY f /f\n`, f: '' });
   const onArm = await buildDockerfile({ layout: path.join(base, 'a'), context: ctx, platform: { os: 'linux', architecture: 'arm64' } });
   assert.deepEqual(onArm.platform, { os: 'linux', architecture: 'arm64' });
-  assert.equal(onArm.layers[0]!.digest, arm.layers[0]!.digest);
+  assert.equal(onArm.layers[0]!.descriptor.digest, arm.layers[0]!.descriptor.digest);
   if (process.arch === 'x64') {
     const onHost = await buildDockerfile({ layout: path.join(base, 'b'), context: ctx });
-    assert.equal(onHost.layers[0]!.digest, amd.layers[0]!.digest);
+    assert.equal(onHost.layers[0]!.descriptor.digest, amd.layers[0]!.descriptor.digest);
   }
-  await rejects(buildDockerfile({ layout: path.join(base, 'c'), context: ctx, platform: { os: 'linux', architecture: 's390x' } }), /^Dockerfile:1: FROM oci:.*: no image for linux\/s390x in its index \(it has linux\/arm64, linux\/amd64\); choose one with --platform$/);
+  await rejects(buildDockerfile({ layout: path.join(base, 'c'), context: ctx, platform: { os: 'linux', architecture: 's390x' } }), /^Dockerfile:1: FROM oci:.*: no image for linux\/s390x \(it has linux\/arm64, linux\/amd64\); choose one with --platform$/);
   const single = await context(t, { Dockerfile: `FROM oci:${src}:multi:1\nFROM --platform=linux/arm64 oci:${path.join(base, 'b')}\nCOPY f /f\n`, f: '' });
-  if (process.arch === 'x64') await rejects(buildDockerfile({ layout: path.join(base, 'd'), context: single }), /^Dockerfile:2: FROM oci:.*: the image is for linux\/amd64, not linux\/arm64$/);
+  if (process.arch === 'x64') await rejects(buildDockerfile({ layout: path.join(base, 'd'), context: single }), /^Dockerfile:2: FROM oci:.*: no image for linux\/arm64 \(it has linux\/amd64\); choose one with --platform$/);
 });
 
 test('FROM a name: tagged in the layout as written or as docker normalises it; else a registry, which gets a clear error', async (t) => {
@@ -300,8 +300,8 @@ test('FROM a name: tagged in the layout as written or as docker normalises it; e
     assert.equal(r.image.layers.length, 2, name);
   }
   await rejects(
-    build(t, 'FROM alpine:3.18\nCOPY f /f\n', { f: '' }, { layout }),
-    /^Dockerfile:1: FROM alpine:3\.18: alpine:3\.18 is not an image in .*, and oci-pack does not pull from registries; use a local image: oci:DIR\[:REF\], oci-archive:TAR\[:REF\], docker-archive:TAR\[:NAME:TAG\], or a name tagged in the layout \(e\.g\. skopeo copy docker:\/\/alpine:3\.18 oci:base-layout:alpine:3\.18 and FROM oci:base-layout:alpine:3\.18\)$/,
+    build(t, 'FROM alpine:3.18\nCOPY f /f\n', { f: '' }, { layout, pull: 'never' }),
+    /^Dockerfile:1: FROM alpine:3\.18: alpine:3\.18 is not tagged in .*, and --pull never does not ask its registry \(docker:\/\/docker\.io\/library\/alpine:3\.18\)$/,
   );
   await rejects(build(t, 'FROM oci-archive:nowhere.tar\nCOPY f /f\n', { f: '' }), /^Dockerfile:1: FROM oci-archive:nowhere\.tar: .*nowhere\.tar: no such file or directory$/);
   await rejects(build(t, 'FROM docker-archive:nowhere.tar:x:1\nCOPY f /f\n', { f: '' }), /^Dockerfile:1: FROM docker-archive:nowhere\.tar:x:1: .*nowhere\.tar: no such file or directory$/);
@@ -319,20 +319,20 @@ test('FROM oci-archive:TAR[:REF] and docker-archive:TAR[:NAME:TAG|:@N] build on 
   await writeDockerArchive(src, dockerTar);
 
   const fromOci = await build(t, `FROM oci-archive:${ociTar}:base:1\nCOPY f /f\n`, { f: '' });
-  assert.equal(fromOci.result.layers[0]!.digest, one.layers[0]!.digest, 'the archive\'s layer, byte for byte');
+  assert.equal(fromOci.result.layers[0]!.descriptor.digest, one.layers[0]!.descriptor.digest, 'the archive\'s layer, byte for byte');
   assert.deepEqual(fromOci.image.config.config, { Cmd: ['/hello'], Env: ['PATH=/bin'] });
   assert.deepEqual((await fs.readdir(path.join(fromOci.layout, 'blobs', 'sha256'))).length, 4, 'only what the image uses is published: 2 layers, config, manifest');
 
   const fromDocker = await build(t, `FROM docker-archive:${dockerTar}:base:1\nCOPY f /f\n`, { f: '' });
-  assert.equal(fromDocker.result.layers[0]!.diffId, one.layers[0]!.diffId);
+  assert.equal(fromDocker.result.layers[0]!.descriptor.diffId, one.layers[0]!.descriptor.diffId);
   assert.deepEqual(fromDocker.image.config.config, { Cmd: ['/hello'], Env: ['PATH=/bin'] });
   const byIndex = await build(t, `FROM docker-archive:${dockerTar}:@1\nCOPY f /f\n`, { f: '' });
   assert.equal(byIndex.result.layers.length, 2);
   // Left out, the name is needed when the archive holds more than one image.
-  await rejects(build(t, `FROM docker-archive:${dockerTar}\n`, {}), /^Dockerfile:1: FROM docker-archive:.*: holds 2 images; name one: docker-archive:.*:NAME:TAG or :@N \(tags: base:1, other:2\)$/);
-  await rejects(build(t, `FROM docker-archive:${dockerTar}:nope:3\n`, {}), /: no image tagged nope:3 \(tags: base:1, other:2\)$/);
+  await rejects(build(t, `FROM docker-archive:${dockerTar}\n`, {}), /^Dockerfile:1: FROM docker-archive:.*: docker-archive:.*: holds 2 images; name one \(docker-archive:.*:NAME:TAG or :@N\) \(it has base:1, other:2\)$/);
+  await rejects(build(t, `FROM docker-archive:${dockerTar}:nope:3\n`, {}), /: no image tagged nope:3 \(it has base:1, other:2\)$/);
   await rejects(build(t, `FROM docker-archive:${dockerTar}:@7\n`, {}), /: no image @7: it holds 2 \(@0 to @1\)$/);
-  await rejects(build(t, `FROM oci-archive:${ociTar}\n`, {}), /: oci-archive:.* holds 2 images; name one: oci-archive:.*:REF \(tags: base:1, other:2\)$/);
+  await rejects(build(t, `FROM oci-archive:${ociTar}\n`, {}), /: oci-archive:.*: holds 2 images; name one \(oci-archive:.*:REF\) \(it has "base:1", "other:2"\)$/);
   const notAnArchive = path.join(base, 'junk.tar');
   await run('tar', ['-C', base, '-cf', notAnArchive, 'base-docker.tar']);
   await rejects(build(t, `FROM oci-archive:${notAnArchive}\n`, {}), /: not an OCI archive \(no oci-layout in it\)$/);
@@ -353,7 +353,7 @@ test('reproducible: twice, after touching every file of the context, and from a 
   const ctx = await context(t, { Dockerfile: df, 'src/a.js': 'a', 'src/lib/b.js': 'b' });
   await run('tar', ['--mtime=@5', '--owner=0', '--group=0', '--numeric-owner', '-C', ctx, '-cf', path.join(ctx, 'bundle.tar'), 'src']);
   const base = await tempDir(t);
-  const digest = async (dir: string, out: string) => (await buildDockerfile({ layout: path.join(base, out), context: dir, tags: ['r:1'] })).manifest.digest;
+  const digest = async (dir: string, out: string) => (await buildDockerfile({ layout: path.join(base, out), context: dir, tags: ['r:1'] })).descriptor.digest;
   const first = await digest(ctx, 'one');
   assert.equal(await digest(ctx, 'two'), first);
   for (const p of ['Dockerfile', 'bundle.tar', 'src', 'src/a.js', 'src/lib', 'src/lib/b.js', '.']) await fs.utimes(path.join(ctx, p), 2e9, 2e9);
@@ -374,17 +374,17 @@ test('bad Dockerfiles: Dockerfile:LINE: and why, exit 1, the layout unchanged', 
     ['FROM scratch AS a\nCOPY f /f\nFROM scratch\nCOPY --from=b /f /f\n', /^oci-pack: Dockerfile:4: COPY --from=b: no stage named b before this line \(stages before it: a\), and no image tagged b in /],
     ['FROM scratch\nENV A="open\nCOPY f /f\n', /^oci-pack: Dockerfile:2: ENV A: unexpected end of statement while looking for matching double-quote/],
     ['FROM scratch\nCOPY f /f\nCOPY <<EOF /x\nnever closed\n', /^oci-pack: Dockerfile:3: unterminated heredoc <<EOF: no line "EOF" ends it$/],
-    ['FROM nowhere:1\nCOPY f /f\n', /^oci-pack: Dockerfile:1: FROM nowhere:1: nowhere:1 is not an image in .*, and oci-pack does not pull from registries/],
+    ['FROM nowhere:1\nCOPY f /f\n', /^oci-pack: Dockerfile:1: FROM nowhere:1: nowhere:1 is not tagged in .*, and --pull never does not ask its registry \(docker:\/\/docker\.io\/library\/nowhere:1\)$/],
   ];
   for (const [dockerfile, message] of cases) {
     const ctx = await context(t, { Dockerfile: dockerfile, f: 'f' });
-    const r = await cli('layout', layout, '--context', ctx, '--tag', 'keep:1');
+    const r = await cli('layout', layout, '--context', ctx, '--tag', 'keep:1', '--pull', 'never');
     assert.equal(r.status, 1, dockerfile);
     assert.match(r.stderr.trimEnd().replace(/^oci-pack: \S*\/Dockerfile:/, 'oci-pack: Dockerfile:'), message);
     assert.equal(r.stderr.split('\n').length, 2, 'one line');
     assert.deepEqual(await snapshot(layout), before, dockerfile);
     const fresh = path.join(path.dirname(layout), 'fresh');
-    assert.equal((await cli('layout', fresh, '--context', ctx)).status, 1);
+    assert.equal((await cli('layout', fresh, '--context', ctx, '--pull', 'never')).status, 1);
     await assert.rejects(fs.stat(fresh), { code: 'ENOENT' }, `a layout the failed build created is removed (${dockerfile})`);
   }
 });
@@ -406,7 +406,7 @@ test('the CLI: ./Dockerfile, else ./Containerfile, else one line saying what was
   assert.deepEqual(await layer((await layoutImage(out, 'f:1')).layers[0]!), ['from-f file 644 0:0']);
   const mixed = await cli('layout', out, '-f', elsewhere, '--add', `${HELLO}:/hello`);
   assert.equal(mixed.status, 2);
-  assert.match(mixed.stderr, /^oci-pack: --file: a Dockerfile option, and --add\/--layer build without a Dockerfile; give one or the other\n$/);
+  assert.match(mixed.stderr, /^oci-pack: --file: a Dockerfile option, and --from\/--add\/--layer build without a Dockerfile; give one or the other\n$/);
 });
 
 test('the CLI: --build-arg K=V and K (from the environment), config flags on top of the Dockerfile, a warning for unused args', async (t) => {

@@ -72,7 +72,7 @@ test('the example: to-docker → docker load → docker run; image ID = config d
   const r = await cli('to-docker', archive, '--layout', path.join(dir, 'out'));
   assert.equal(r.status, 0, r.stderr);
   assert.match(await run('docker', ['load', '-i', archive]), new RegExp(`Loaded image: ${tag}`));
-  assert.equal((await run('docker', ['image', 'inspect', '-f', '{{.Id}}', tag])).trim(), built.config.digest);
+  assert.equal((await run('docker', ['image', 'inspect', '-f', '{{.Id}}', tag])).trim(), built.configDescriptor.digest);
   assert.equal(await run('docker', ['run', '--rm', '--network', 'none', tag]), `${HELLO_LINE}\n`);
   await run('podman', ['load', '-i', archive]);
   const fromPodman = await podmanRun(t, tag);
@@ -97,7 +97,7 @@ test('two images sharing a layer over a busybox base: stored once, skopeo\'s ids
     tags: [alpine],
     sourceDateEpoch: 0,
   });
-  assert.equal(two.layers[1]!.diffId, one.layers[0]!.diffId, 'the hello layer is the same in both');
+  assert.equal(two.layers[1]!.descriptor.diffId, one.layers[0]!.descriptor.diffId, 'the hello layer is the same in both');
   const archive = path.join(dir, 'both.tar');
   await writeDockerArchive(layout, archive);
   const entries = await archiveEntries(archive);
@@ -108,8 +108,8 @@ test('two images sharing a layer over a busybox base: stored once, skopeo\'s ids
     const theirs = path.join(dir, `skopeo-${i}.tar`);
     await run('skopeo', ['copy', '-q', `oci:${layout}:${tag}`, `docker-archive:${theirs}:${tag}`]);
     const skopeo = await archiveEntries(theirs);
-    const config = await fs.readFile(blobFile(layout, [one, two][i]!.config.digest));
-    for (const layer of legacyLayers([one, two][i]!.layers.map((l) => l.diffId), config)) {
+    const config = await fs.readFile(blobFile(layout, [one, two][i]!.configDescriptor.digest));
+    for (const layer of legacyLayers([one, two][i]!.layers.map((l) => l.descriptor.diffId), config)) {
       assert.deepEqual(skopeo.get(`${layer.id}/json`), layer.json, `${tag}: ${layer.id}/json as skopeo writes it`);
       assert.deepEqual(entries.get(`${layer.id}/json`), layer.json);
     }
@@ -159,9 +159,9 @@ test('--format oci: docker 20.10 loads and runs it, skopeo and podman read it as
   }
   const archive = path.join(dir, 'oci.tar');
   const inspected = JSON.parse(await run('skopeo', ['inspect', `oci-archive:${archive}:latest`])) as { Digest: string };
-  assert.equal(inspected.Digest, built.manifest.digest, 'the manifest digest survives');
+  assert.equal(inspected.Digest, built.descriptor.digest, 'the manifest digest survives');
   await run('docker', ['load', '-i', archive]);
-  assert.equal((await run('docker', ['image', 'inspect', '-f', '{{.Id}}', tag])).trim(), built.config.digest);
+  assert.equal((await run('docker', ['image', 'inspect', '-f', '{{.Id}}', tag])).trim(), built.configDescriptor.digest);
   assert.equal(await run('docker', ['run', '--rm', '--network', 'none', tag]), `${HELLO_LINE}\n`);
   await run('podman', ['load', '-i', archive]);
   const fromPodman = await podmanRun(t, tag);
@@ -210,8 +210,8 @@ test('from-docker of skopeo\'s docker-archive (layer.tar symlinks) and of podman
     const r = await cli('from-docker', archive, layout);
     assert.equal(r.status, 0, `${what}: ${r.stderr}`);
     const img = await readImage(layout, tag);
-    assert.equal(img.manifest.config.digest, built.config.digest, what);
-    assert.deepEqual(img.config.rootfs.diff_ids, [built.layers[0]!.diffId], what);
+    assert.equal(img.manifest.config.digest, built.configDescriptor.digest, what);
+    assert.deepEqual(img.config.rootfs.diff_ids, [built.layers[0]!.descriptor.diffId], what);
     if (check) await run('bash', [check, layout, '--no-tools']);
   }
 });

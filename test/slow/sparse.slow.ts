@@ -27,7 +27,7 @@ test('a sparse 8 GiB+ file: one layer, GNU tar lists its size, diff_id right, me
   const script = `
     const { buildImage } = await import(${JSON.stringify(new URL('../../src/index.js', import.meta.url).href)});
     const r = await buildImage({ layout: ${JSON.stringify(out)}, layers: [{ kind: 'add', src: ${JSON.stringify(big)}, dest: '/big.img' }], tags: ['big:1'] });
-    console.log(JSON.stringify({ digest: r.manifest.digest, maxRssKiB: process.resourceUsage().maxRSS }));`;
+    console.log(JSON.stringify({ digest: r.descriptor.digest, maxRssKiB: process.resourceUsage().maxRSS }));`;
   const started = Date.now();
   const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', cwd: ROOT });
   assert.equal(child.status, 0, child.stderr);

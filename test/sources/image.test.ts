@@ -11,7 +11,8 @@ import type { LayerDescriptor } from '../../src/descriptor.js';
 import type { Entry } from '../../src/entries.js';
 import { UserError } from '../../src/errors.js';
 import { writeLayer } from '../../src/layer.js';
-import { ImageFilesystem, type ImageLayers } from '../../src/sources/image.js';
+import { ImageFilesystem } from '../../src/sources/image.js';
+import type { Image } from '../../src/model.js';
 import { BlobStore } from '../../src/store.js';
 import { run, tempDir } from '../helpers.js';
 
@@ -33,7 +34,7 @@ function entry([p, kind, extra = '', mode, uid = 0]: Spec): Entry {
   }
 }
 
-async function image(t: Parameters<typeof tempDir>[0], layers: Spec[][]): Promise<{ img: ImageLayers; store: BlobStore; dir: string }> {
+async function image(t: Parameters<typeof tempDir>[0], layers: Spec[][]): Promise<{ img: Pick<Image, 'layers' | 'where'>; store: BlobStore; dir: string }> {
   const dir = await tempDir(t);
   const store = new BlobStore(dir);
   const descs: LayerDescriptor[] = [];
@@ -43,7 +44,7 @@ async function image(t: Parameters<typeof tempDir>[0], layers: Spec[][]): Promis
     }
     descs.push(await writeLayer(store, entries(), { compressor: compressor('gzip') }));
   }
-  return { img: { layers: descs, open: (l) => store.open(l), where: 'test image' }, store, dir };
+  return { img: { layers: descs.map((d) => ({ descriptor: d, open: () => store.open(d) })), where: 'test image' }, store, dir };
 }
 
 test('layers merge in order; whiteouts hide lower paths and what is below them', async (t) => {
@@ -126,7 +127,7 @@ test('extend continues a filesystem with more layers, leaving the first one as i
 
 test('a layer whose bytes do not match its digest, or that climbs out with "..", is refused', async (t) => {
   const { img, store } = await image(t, [[['a', 'f', 'x']]]);
-  const blob = store.blobPath(img.layers[0]!.digest);
+  const blob = store.blobPath(img.layers[0]!.descriptor.digest);
   const bytes = await fs.readFile(blob);
   bytes[bytes.length - 5]! ^= 0xff;
   await fs.writeFile(blob, bytes);
@@ -138,7 +139,7 @@ test('a layer whose bytes do not match its digest, or that climbs out with "..",
   const desc = await evil.store.put([createReadStream(tarFile)], { mediaType: 'application/vnd.oci.image.layer.v1.tar' });
   const layer = { ...desc, diffId: desc.digest };
   await assert.rejects(
-    ImageFilesystem.read({ layers: [layer], open: (l) => evil.store.open(l), where: 'evil' }),
+    ImageFilesystem.read({ layers: [{ descriptor: layer, open: () => evil.store.open(layer) }], where: 'evil' }),
     (e: unknown) => e instanceof UserError && /entry "\.\.\/etc\/passwd" climbs out of the root/.test(e.message),
   );
 });

@@ -48,9 +48,9 @@ test('docker-archive -> oci: by NAME:TAG, by @N; the config (image ID) byte for 
   const a = path.join(dir, 'a');
   const byTag = await copyImage(`docker-archive:${archive}:again:1`, `oci:${a}:copied`);
   const copied = await readImage(a, 'copied');
-  assert.equal(copied.manifest.config.digest, two.config.digest);
+  assert.equal(copied.manifest.config.digest, two.configDescriptor.digest);
   assert.equal(copied.manifestDigest, byTag.digest);
-  assert.deepEqual(copied.config.rootfs.diff_ids, two.layers.map((l) => l.diffId));
+  assert.deepEqual(copied.config.rootfs.diff_ids, two.layers.map((l) => l.descriptor.diffId));
   assert.deepEqual(byTag.platform, AMD64);
   // Two layers, a config and a manifest: the other image of the archive stays out.
   assert.equal((await fs.readdir(path.join(a, 'blobs', 'sha256'))).length, 4);
@@ -58,10 +58,10 @@ test('docker-archive -> oci: by NAME:TAG, by @N; the config (image ID) byte for 
 
   const b = path.join(dir, 'b');
   await copyImage(`docker-archive:${archive}:@0`, `oci:${b}:first`);
-  assert.equal((await readImage(b, 'first')).manifest.config.digest, one.config.digest);
+  assert.equal((await readImage(b, 'first')).manifest.config.digest, one.configDescriptor.digest);
   // docker's normalisation: docker.io/library/hello is hello:latest.
   await copyImage(`docker-archive:${archive}:docker.io/library/hello`, `oci:${b}:again`);
-  assert.equal((await readImage(b, 'again')).manifest.config.digest, one.config.digest);
+  assert.equal((await readImage(b, 'again')).manifest.config.digest, one.configDescriptor.digest);
 
   const none = path.join(dir, 'none');
   await assert.rejects(copyImage(`docker-archive:${archive}`, `oci:${none}`), /docker-archive:.*two\.tar: holds 2 images; name one: docker-archive:.*:NAME:TAG or :@N \(tags: hello:latest, example.com\/x\/hello:2, again:1\)$/);
@@ -74,22 +74,22 @@ test('oci -> docker-archive names the image NAME:TAG; docker-archive -> docker-a
   const { dir, layout, one } = await twoImages(t);
   const out = path.join(dir, 'h.tar');
   const r = await copyImage(`oci:${layout}:hello:latest`, `docker-archive:${out}:myorg/hello:v2`);
-  assert.equal(r.digest, one.manifest.digest);
-  assert.deepEqual(await manifestJson(out), [{ Config: `${one.config.digest.slice(7)}.json`, RepoTags: ['myorg/hello:v2'], Layers: (await manifestJson(out))[0]!.Layers }]);
+  assert.equal(r.digest, one.descriptor.digest);
+  assert.deepEqual(await manifestJson(out), [{ Config: `${one.configDescriptor.digest.slice(7)}.json`, RepoTags: ['myorg/hello:v2'], Layers: (await manifestJson(out))[0]!.Layers }]);
   const entries = await archiveEntries(out);
-  assert.equal(sha256(entries.get(`${one.config.digest.slice(7)}.json`) as Buffer), one.config.digest);
+  assert.equal(sha256(entries.get(`${one.configDescriptor.digest.slice(7)}.json`) as Buffer), one.configDescriptor.digest);
 
   // Archive to archive: staged in a temporary store (removed on close), written again.
   const again = path.join(dir, 'again.tar');
   await copyImage(`docker-archive:${out}:myorg/hello:v2`, `docker-archive:${again}:other:1`);
   const [item] = await manifestJson(again);
-  assert.equal(item!.Config, `${one.config.digest.slice(7)}.json`);
+  assert.equal(item!.Config, `${one.configDescriptor.digest.slice(7)}.json`);
   assert.deepEqual(item!.RepoTags, ['other:1']);
 
   // docker 25's form keeps the layout's manifest byte for byte.
   const ociForm = path.join(dir, 'oci.tar');
   await copyImage(`oci:${layout}:hello:latest`, `docker-archive:${ociForm}:hello:latest`, { dockerFormat: 'oci' });
-  assert.ok((await archiveEntries(ociForm)).has(`blobs/sha256/${one.manifest.digest.slice(7)}`));
+  assert.ok((await archiveEntries(ociForm)).has(`blobs/sha256/${one.descriptor.digest.slice(7)}`));
 
   // One name for two images is refused before anything is written; one image twice goes in once.
   const layoutSource = await LayoutSource.open(layout);
@@ -114,10 +114,10 @@ test('an index into a docker archive is resolved to one platform: this host\'s, 
 
   // copyImage with a platform resolves the index itself; without, the sink resolves it.
   await copyImage(`oci:${src}:hello:multi`, `docker-archive:${dir}/arm.tar:hello:multi`, { platform: ARM64 });
-  assert.equal(await configOf(path.join(dir, 'arm.tar')), `${arm.config.digest.slice(7)}.json`);
+  assert.equal(await configOf(path.join(dir, 'arm.tar')), `${arm.configDescriptor.digest.slice(7)}.json`);
   if (process.arch === 'x64') {
     await copyImage(`oci:${src}:hello:multi`, `docker-archive:${dir}/host.tar:hello:multi`);
-    assert.equal(await configOf(path.join(dir, 'host.tar')), `${amd.config.digest.slice(7)}.json`);
+    assert.equal(await configOf(path.join(dir, 'host.tar')), `${amd.configDescriptor.digest.slice(7)}.json`);
   }
 
   // The whole index handed to the sink, which resolves it to the platform it was opened with.
@@ -126,7 +126,7 @@ test('an index into a docker archive is resolved to one platform: this host\'s, 
   assert.equal(whole.kind, 'index');
   const sink = new DockerArchiveSink(path.join(dir, 'sink.tar'), { platform: ARM64 });
   const written = await sink.write([{ node: whole, tags: ['hello:arm'] }]);
-  assert.equal(written.images[0]!.config, arm.config.digest);
+  assert.equal(written.images[0]!.config, arm.configDescriptor.digest);
   assert.deepEqual(written.images[0]!.repoTags, ['hello:arm']);
   const wrong = new DockerArchiveSink(path.join(dir, 'wrong.tar'), { platform: { os: 'linux', architecture: 's390x' } });
   await assert.rejects(wrong.write([{ node: whole, tags: [] }]), /no image for linux\/s390x \(it has linux\/amd64, linux\/arm64\); choose one with --platform/);
@@ -194,7 +194,7 @@ test('a docker-archive source without a scratch store removes its temporary stor
   assert.deepEqual(await source.refs(), ['hello:latest', 'example.com/x/hello:2', 'again:1']);
   const [desc] = await source.lookup('again:1');
   const manifest = JSON.parse((await source.read(desc!)).toString('utf8')) as { config: Descriptor };
-  assert.equal(manifest.config.digest, two.config.digest);
+  assert.equal(manifest.config.digest, two.configDescriptor.digest);
   const held = (source as unknown as { temp: { dir: string } }).temp.dir;
   await fs.stat(held);
   await source.close();

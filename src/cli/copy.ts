@@ -1,6 +1,7 @@
 // `oci-pack copy SRC DST`: an image or a whole index between any two transports, named as skopeo names
 // them; the digest and names written on stdout (or JSON), progress on stderr when it is a terminal.
 import type { CommandModule } from 'yargs';
+import { parseCompression } from '../compress.js';
 import { usageError } from '../errors.js';
 import { parsePlatform } from '../platform.js';
 import type { ArchiveEvent } from '../transports/oci-archive.js';
@@ -16,6 +17,9 @@ interface CopyArgs extends RegistryArgs {
   all?: boolean;
   platform?: string;
   concurrency: number;
+  format: string;
+  compression: string;
+  'compression-level'?: number;
 }
 
 export function copyCommand(io: Io, setStatus: (s: number) => void): CommandModule<object, CopyArgs> {
@@ -30,6 +34,9 @@ export function copyCommand(io: Io, setStatus: (s: number) => void): CommandModu
           .option('all', { type: 'boolean', describe: 'copy an index whole, every platform, so its digest survives (the default; --no-all: only this machine\'s image)' })
           .option('platform', { type: 'string', requiresArg: true, describe: 'OS/ARCH[/VARIANT]: copy only that image of an index' })
           .option('concurrency', { type: 'number', default: 4, requiresArg: true, describe: 'blobs moved at once (registries)' })
+          .option('format', { type: 'string', default: 'v1', requiresArg: true, describe: 'a docker-archive: destination as v1 (docker before 25) or oci (docker 25 and later)' })
+          .option('compression', { type: 'string', default: 'gzip', requiresArg: true, describe: 'how the plain layers of a docker-archive: source are stored: gzip, none or zstd' })
+          .option('compression-level', { type: 'number', requiresArg: true, describe: 'gzip 0-9 (default 4), zstd 1-22' })
           .example('$0 copy oci:out:hello oci-archive:hello.tar:hello', 'a layout\'s image into an archive, as skopeo writes one')
           .example('$0 copy oci-archive:hello.tar oci:base:hello', 'the archive\'s only image into ./base, tagged hello')
           .example('$0 copy --platform linux/arm64 oci:out:app oci:arm:app', 'one platform of an index')
@@ -38,6 +45,10 @@ export function copyCommand(io: Io, setStatus: (s: number) => void): CommandModu
     handler: async (args) => {
       if (args.all === true && args.platform !== undefined) throw usageError('--all and --platform: give one (all platforms, or one)');
       if (!(args.concurrency >= 1)) throw usageError(`--concurrency ${args.concurrency}: expected 1 or more`);
+      if (args.format !== 'v1' && args.format !== 'oci') throw usageError(`--format ${args.format}: expected v1 or oci`);
+      const level = args['compression-level'];
+      if (level !== undefined && !Number.isInteger(level)) throw usageError(`--compression-level ${level}: expected a whole number`);
+      const compression = parseCompression(args.compression);
       const platform = args.platform !== undefined ? parsePlatform(args.platform) : undefined;
       const options = registryOptions(args);
       // Loaded here, not at start-up, which the other commands and --version would pay for.
@@ -49,6 +60,9 @@ export function copyCommand(io: Io, setStatus: (s: number) => void): CommandModu
           all: args.all ?? platform === undefined,
           ...(platform ? { platform } : {}),
           concurrency: Math.floor(args.concurrency),
+          dockerFormat: args.format,
+          compression,
+          ...(level !== undefined ? { compressionLevel: level } : {}),
           onLayoutEvent: layoutReporter(progress, args.quiet),
           onArchiveEvent: archiveReporter(progress),
         });

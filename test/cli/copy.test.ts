@@ -33,6 +33,8 @@ test('copy: usage errors are one line and exit 2, before anything is read or wri
     [['copy', '--all', '--platform', 'linux/arm64', `oci:${dir}/x`, `oci:${dir}/y`], /^oci-pack: --all and --platform: give one \(all platforms, or one\)\n$/],
     [['copy', '--platform', 'linux', `oci:${dir}/x`, `oci:${dir}/y`], /^oci-pack: --platform: "linux": expected OS\/ARCH\[\/VARIANT\].*\n$/],
     [['copy', '--concurrency', '0', `oci:${dir}/x`, `oci:${dir}/y`], /^oci-pack: --concurrency 0: expected 1 or more\n$/],
+    [['copy', '--format', 'v2', `oci:${dir}/x`, `docker-archive:${dir}/y.tar`], /^oci-pack: --format v2: expected v1 or oci\n$/],
+    [['copy', '--compression', 'lz4', `docker-archive:${dir}/x.tar`, `oci:${dir}/y`], /^oci-pack: --compression lz4: .*\n$/],
   ];
   for (const [argv, message] of cases) {
     const r = await cli(...argv);
@@ -102,4 +104,31 @@ test('copy: a missing source is one line, exit 1, and nothing is created; progre
   const quiet = await main(['copy', '-q', `oci-archive:${dir}/a.tar`, `oci:${dir}/c:x`], { stdout: () => undefined, stderr: (s) => void (stderr = `${stderr}QUIET${s}`), stderrIsTty: true, columns: 100 });
   assert.equal(quiet, 0);
   assert.doesNotMatch(stderr, /QUIET/);
+});
+
+test('copy --format oci writes a docker 25+ archive; --compression says how a docker archive\'s plain layers are stored', async (t) => {
+  const out = await multiLayout(t);
+  const dir = path.dirname(out);
+  const amd = await digestOf(out, 'hello:amd64');
+  const tar = path.join(dir, 'oci-form.tar');
+  const r = await cli('copy', '--format', 'oci', `oci:${out}:hello:amd64`, `docker-archive:${tar}:hello:1`);
+  assert.equal(r.status, 0, r.stderr);
+  // The docker 25+ form is an OCI layout too: the manifest keeps its digest.
+  const back = await cli('copy', '--json', `oci-archive:${tar}`, `oci:${dir}/from-oci-form:x`);
+  assert.equal(back.status, 0, back.stderr);
+  assert.equal((JSON.parse(back.stdout) as { digest: string }).digest, amd);
+
+  const v1 = path.join(dir, 'v1.tar');
+  assert.equal((await cli('copy', `oci:${out}:hello:amd64`, `docker-archive:${v1}:hello:1`)).status, 0);
+  const plain = await cli('copy', '--json', '--compression', 'none', `docker-archive:${v1}`, `oci:${dir}/plain:x`);
+  assert.equal(plain.status, 0, plain.stderr);
+  const gz = await cli('copy', '--json', `docker-archive:${v1}`, `oci:${dir}/gz:x`);
+  assert.equal(gz.status, 0, gz.stderr);
+  const layerType = async (layout: string) => {
+    const o = await Layout.open(layout);
+    const [d] = await o.find('x');
+    return (JSON.parse((await o.store.read(d!)).toString('utf8')) as { layers: Array<{ mediaType: string }> }).layers[0]!.mediaType;
+  };
+  assert.equal(await layerType(path.join(dir, 'plain')), 'application/vnd.oci.image.layer.v1.tar');
+  assert.equal(await layerType(path.join(dir, 'gz')), 'application/vnd.oci.image.layer.v1.tar+gzip');
 });

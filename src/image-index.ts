@@ -3,15 +3,17 @@
 import { MediaType, REF_NAME_ANNOTATION, type Descriptor, type Platform } from './descriptor.js';
 import { isDigest, type Digest } from './digest.js';
 import { UserError } from './errors.js';
-import type { ImageConfig, ImageManifest } from './image.js';
+import type { ImageConfig } from './image.js';
 import { canonicalJson } from './json.js';
 import { Layout, type ImageIndex, type LockOptions } from './layout.js';
 import type { Image } from './model.js';
 import { formatPlatform, normalizePlatform } from './platform.js';
 import { checkRefName } from './ref.js';
-import { assertValid, checkInput } from './schema.js';
+import { readImage } from './resolve.js';
+import { assertValid } from './schema.js';
 import type { BlobStore } from './store.js';
 import { LayoutTransaction } from './transaction.js';
+import { LayoutSource } from './transports/layout.js';
 
 export interface AssembleIndexOptions extends LockOptions {
   /** The layout holding the images: a path or an open Layout. */
@@ -124,18 +126,11 @@ async function sourceDescriptor(layout: Layout, top: ImageIndex, source: string)
   return entry;
 }
 
-/** The platform an image's config declares: os, architecture, variant, os.version and os.features. */
+/** The platform of the image `entry` names, read (and checked) by the one resolver. */
 async function imagePlatform(layout: Layout, entry: Descriptor, source: string): Promise<Platform> {
-  const manifest = await layout.store.readJson(entry, `${source}: manifest`);
-  checkInput('image-manifest', manifest, `${source}: manifest ${entry.digest}`);
-  const m = manifest as ImageManifest;
-  if (m.mediaType !== undefined && m.mediaType !== MediaType.manifest) {
-    throw new UserError(`${source}: manifest ${entry.digest} says it is a ${String(m.mediaType)}`, 'EINPUT');
+  const image = await readImage(new LayoutSource(layout, layout.root), entry, source);
+  if (image.manifest.mediaType !== undefined && image.manifest.mediaType !== MediaType.manifest) {
+    throw new UserError(`${source}: manifest ${entry.digest} says it is a ${String(image.manifest.mediaType)}`, 'EINPUT');
   }
-  if (m.config.mediaType !== MediaType.config) {
-    throw new UserError(`${source}: an artifact (config ${m.config.mediaType}), not an image; an index entry needs an image's platform`, 'EUNSUPPORTED');
-  }
-  const config = await layout.store.readJson(m.config, `${source}: config`);
-  checkInput('image-config', config, `${source}: config ${m.config.digest}`);
-  return indexPlatform(config as ImageConfig);
+  return indexPlatform(image.config);
 }

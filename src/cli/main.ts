@@ -2,7 +2,7 @@
 // (user errors) or a stack (bugs), and the exit status is decided here and only here.
 import { createRequire } from 'node:module';
 import type { Argv, CommandModule } from 'yargs';
-import type yargsModule from 'yargs';
+import type yargsFactory from 'yargs/yargs';
 import { isUserError, usageError } from '../errors.js';
 import { packageVersion } from '../package.js';
 import type { Io } from './io.js';
@@ -23,8 +23,9 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   }
   // Loaded only now: start-up time is most of what a short command costs. yargs' ESM build lays
   // out help with cliui's ESM build, which cuts words at a column's edge ("docke" / "r-save"); its
-  // CommonJS build wraps at spaces (wrap-ansi).
-  const yargs = createRequire(import.meta.url)('yargs') as typeof yargsModule;
+  // CommonJS build wraps at spaces (wrap-ansi). yargs/yargs is that build without the singleton
+  // instance yargs' main entry makes (and we would not use) as it loads.
+  const yargs = createRequire(import.meta.url)('yargs/yargs') as typeof yargsFactory;
   const setStatus = (s: number): void => void (status = s);
   // A run names its command first: only that command's module is loaded and given to yargs (the
   // others cost their modules and yargs' bookkeeping). --help, a typo or an option first: all of them.

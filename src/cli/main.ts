@@ -1,6 +1,6 @@
 // The command line: yargs parses, a command calls the library and prints; errors become one line
 // (user errors) or a stack (bugs), and the exit status is decided here and only here.
-import { createRequire } from 'node:module';
+import { Module, createRequire } from 'node:module';
 import type { Argv, CommandModule } from 'yargs';
 import type yargsFactory from 'yargs/yargs';
 import { isUserError, usageError } from '../errors.js';
@@ -21,11 +21,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     io.stdout(`${packageVersion()}\n`);
     return EXIT_OK;
   }
-  // Loaded only now: start-up time is most of what a short command costs. yargs' ESM build lays
-  // out help with cliui's ESM build, which cuts words at a column's edge ("docke" / "r-save"); its
-  // CommonJS build wraps at spaces (wrap-ansi). yargs/yargs is that build without the singleton
-  // instance yargs' main entry makes (and we would not use) as it loads.
-  const yargs = createRequire(import.meta.url)('yargs/yargs') as typeof yargsFactory;
+  // Loaded only now: start-up time is most of what a short command costs.
+  const yargs = loadYargs();
   const setStatus = (s: number): void => void (status = s);
   // A run names its command first: only that command's module is loaded and given to yargs (the
   // others cost their modules and yargs' bookkeeping). --help, a typo or an option first: all of them.
@@ -91,6 +88,36 @@ const COMMANDS: Readonly<Record<string, Load>> = {
 
 /** The names of the commands, as `oci-pack <name>` runs them. */
 export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
+
+/**
+ * yargs' CommonJS build: its ESM build lays out help with cliui's ESM build, which cuts words at a
+ * column's edge ("docke" / "r-save"); the CommonJS one wraps at spaces (wrap-ansi). yargs/yargs is
+ * that build without the singleton instance yargs' main entry makes (and we would not use) as it
+ * loads. yargs requires cliui (with wrap-ansi and ansi-styles) as it loads, to lay out help, ~15 ms
+ * of every command; Node's require.cache is given a stand-in for it whose first call, when help is
+ * shown, loads the real cliui.
+ */
+function loadYargs(): typeof yargsFactory {
+  const require = createRequire(import.meta.url);
+  const entry = require.resolve('yargs/yargs');
+  const fromYargs = createRequire(entry);
+  const cliuiPath = fromYargs.resolve('cliui');
+  if (require.cache[cliuiPath] === undefined) {
+    let real: ((opts: unknown) => unknown) | undefined;
+    const standIn = new Module(cliuiPath);
+    standIn.filename = cliuiPath;
+    standIn.loaded = true;
+    standIn.exports = function cliui(opts: unknown): unknown {
+      if (!real) {
+        if (require.cache[cliuiPath] === standIn) delete require.cache[cliuiPath];
+        real = fromYargs('cliui') as (opts: unknown) => unknown;
+      }
+      return real(opts);
+    };
+    require.cache[cliuiPath] = standIn;
+  }
+  return require(entry) as typeof yargsFactory;
+}
 
 /**
  * yargs renders a command's whole help (cliui, wrap-ansi) as soon as its handler starts, only to

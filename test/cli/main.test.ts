@@ -90,3 +90,30 @@ test('yargs is kept from rendering a command\'s help while the command runs', as
   assert.equal(await run(false), true);
   assert.equal(await run(true), false);
 });
+
+test('a command run loads no help layout (cliui\'s wrap-ansi and ansi-styles); help still lays out, wrapped at spaces', () => {
+  // In a child: this process has rendered help already. The stand-in is used while nothing shows help.
+  const mainUrl = pathToFileURL(path.join(ROOT, 'dist', 'src', 'cli', 'main.js')).href;
+  const script = `
+    import { createRequire } from 'node:module';
+    const { main } = await import(${JSON.stringify(mainUrl)});
+    const loaded = () => Object.keys(createRequire(import.meta.url).cache).filter((k) => /node_modules\\/(wrap-ansi|ansi-styles)\\//.test(k));
+    const io = { stdout: () => undefined, stderr: () => undefined, stderrIsTty: false, stdoutIsTty: false, columns: 40 };
+    const status = await main(['gc', '/nonexistent/oci-pack-perf4'], io);
+    const before = loaded();
+    let help = '';
+    const log = console.log;
+    console.log = (s) => void (help += s + '\\n');
+    await main(['gc', '--help'], io);
+    console.log = log;
+    process.stdout.write(JSON.stringify({ status, before, after: loaded(), help }));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { status: number; before: string[]; after: string[]; help: string };
+  assert.equal(out.status, 1);
+  assert.deepEqual(out.before, []);
+  // The real cliui, with wrap-ansi, once help is shown: 40 columns wrap the description at a space.
+  assert.ok(out.after.some((k) => k.includes('wrap-ansi')), out.after.join(' '));
+  assert.match(out.help, /^remove unreachable blobs and the\nleftovers of killed writers from a\nlayout$/m);
+});

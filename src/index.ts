@@ -1,79 +1,70 @@
-// The public, typed API of oci-pack: everything the CLI does, a TypeScript program can do.
-// The CLI (src/cli/) is a thin shell over these exports.
+// The public, typed API of oci-pack: the image model, its transports and what each command does.
+// The CLI (src/cli/) is a thin shell over these exports; the modules behind them are not the API.
+
 // The image model: every transport reads and writes Images (lazy, verified layers) and indexes.
 export { imagesOf } from './model.js';
 export type { ArtifactNode, Blob, Image, ImageNode, ImageSink, ImageSource, IndexNode, Layer, SinkEntry, SinkResult } from './model.js';
-export { resolve, resolveImage, readNode, readImage, digestsOf, isAttestation } from './resolve.js';
+export { resolve, resolveImage, readNode, isAttestation } from './resolve.js';
 export type { ResolveOptions } from './resolve.js';
 export { LayoutTransaction } from './transaction.js';
 export type { Recorded } from './transaction.js';
-export { TRANSPORTS, TRANSPORT_FORMS, TRANSPORT_NAMES, hasTransport, openSink, openSource, parseTransportRef } from './transports/index.js';
-export type { Transport, TransportName, TransportOptions, TransportRef } from './transports/index.js';
+
+// The transports, by skopeo's names.
+export { TRANSPORT_FORMS, TRANSPORT_NAMES, PULL_POLICIES, hasTransport, openSink, openSource, parseTransportRef } from './transports/index.js';
+export type { PullPolicy, TransportName, TransportOptions, TransportRef } from './transports/index.js';
 export { LayoutSink, LayoutSource } from './transports/layout.js';
 export type { LayoutSinkEvent, LayoutSinkOptions } from './transports/layout.js';
 export { OciArchiveSink, OciArchiveSource } from './transports/oci-archive.js';
 export type { ArchiveEvent, OciArchiveSinkOptions, OciArchiveSourceOptions } from './transports/oci-archive.js';
+export { DockerArchiveSink, DockerArchiveSource } from './transports/docker-archive.js';
+export type { DockerArchiveSinkOptions, DockerArchiveSourceOptions, DockerArchiveWriteResult } from './transports/docker-archive.js';
+export { RegistrySink, RegistrySource } from './transports/registry.js';
+export type { RegistrySinkEvent, RegistrySinkOptions, RegistrySourceOptions } from './transports/registry.js';
+
+// The commands, as functions.
 export { copyImage } from './copy.js';
 export type { CopyOptions, CopyResult } from './copy.js';
-export { buildImage, checkTags, destinationOf } from './build.js';
+export { buildImage, checkTags } from './build.js';
 export type { AddSource, BuildEvent, BuildOptions, BuildResult, LayerSource, Owner, PlacedSource, TarballSource } from './build.js';
-export { Layout, placeImage, refNameOf, emptyIndex, tagMoves } from './layout.js';
-export type { ImageIndex, LockOptions, TagMove, UpdateOptions } from './layout.js';
-export { BlobStore, VerifyingStream } from './store.js';
-export type { PutOptions } from './store.js';
-export { Hasher, parseDigest, isDigest, sha256, digestHex } from './digest.js';
-export type { Digest, Measured } from './digest.js';
-export { MediaType, REF_NAME_ANNOTATION, plainDescriptor } from './descriptor.js';
-export type { Descriptor, LayerDescriptor, Platform } from './descriptor.js';
-export { compressor, parseCompression, zstdAvailable, detectCompression, decompressor, sniffCompression } from './compress.js';
-export type { CompressionName, Compressor } from './compress.js';
-export { normalise, cleanPath, sourceDateEpoch } from './entries.js';
-export type { Entry, EntryType, Normalisation } from './entries.js';
-export { applyConfigChanges, createConfig, createManifest, isoTime, parsePort } from './image.js';
-export type { ConfigChanges, HistoryEntry, ImageConfig, ImageManifest, RuntimeConfig, HealthConfig } from './image.js';
-export { writeLayer } from './layer.js';
-export { LowerTree, LayerChanges } from './lower.js';
-export { placeEntries } from './place.js';
-export type { Placement } from './place.js';
-export { hostEntries } from './sources/host.js';
-export { tarballEntries } from './sources/tarball.js';
-export { ImageFilesystem, layerEntries } from './sources/image.js';
 export { buildDockerfile, findDockerfile } from './dockerfile/build.js';
 export type { DockerfileBuildOptions } from './dockerfile/build.js';
-export { readDockerfile } from './dockerfile/instructions.js';
-export type { Dockerfile, Instruction, Stage } from './dockerfile/instructions.js';
-export { IgnoreMatcher } from './dockerfile/ignore.js';
-export { PULL_POLICIES, stageBaseImage, withBaseImage } from './dockerfile/from.js';
-export type { FromContext, FromOptions, PullPolicy } from './dockerfile/from.js';
-export { tarStream, readTar } from './tar.js';
-export type { TarStreamOptions } from './tar.js';
-export { parsePlatform, hostPlatform, formatPlatform, platformMatches } from './platform.js';
-export { checkRefName, isBareTag } from './ref.js';
-export { parseCommand, splitWords } from './words.js';
-export { canonicalJson } from './json.js';
-export { schemaProblems, assertValid, checkInput } from './schema.js';
-export type { SchemaName } from './schema.js';
-export { UserError, isUserError } from './errors.js';
-export type { ErrorCode } from './errors.js';
+export type { FromOptions } from './dockerfile/from.js';
+export { buildDockerfilePlatforms } from './dockerfile/platforms.js';
+export type { MultiPlatformBuildOptions, MultiPlatformBuildResult } from './dockerfile/platforms.js';
+export { assembleIndex } from './image-index.js';
+export type { AssembleIndexOptions, AssembleIndexResult } from './image-index.js';
 export { writeDockerArchive, CONTAINERD_IMAGE_NAME } from './docker/write.js';
 export type { DockerArchiveEvent, DockerArchiveFormat, DockerArchiveImage, DockerArchiveOptions, DockerArchiveResult } from './docker/write.js';
-export { importDockerArchive, MAX_MANIFEST_JSON_BYTES } from './docker/read.js';
+export { importDockerArchive } from './docker/read.js';
 export type { ImportEvent, ImportOptions, ImportResult } from './docker/read.js';
-export { legacyLayers, chainIds } from './docker/legacy.js';
-export type { LegacyLayer } from './docker/legacy.js';
-export { pushImage, pullImage, login, RegistryClient, RegistryError, parseRegistryRef, parseChallenges, findCredentials } from './registry/index.js';
+export { pushImage, pullImage, login, RegistryError, parseRegistryRef } from './registry/index.js';
 export type { PushImageOptions, PushResult, PushEvent, PullImageOptions, PullResult, PullEvent, LoginOptions, RegistryOptions, RegistryRef, Credentials } from './registry/index.js';
-export { validate, unpackArchive, MAX_INDEX_DEPTH } from './validate.js';
+export { validate } from './validate.js';
 export type { Problem, ValidateOptions, ValidateReport, ValidatedKind } from './validate.js';
 export { inspect } from './inspect.js';
 export type { InspectOptions, InspectReport, InspectedFile, InspectedImage, InspectedLayer } from './inspect.js';
-export { gc, reachableBlobs } from './gc.js';
+export { gc } from './gc.js';
 export type { GcOptions, GcResult } from './gc.js';
 export { tagImage, untagImage } from './tags.js';
-export { jsonShapeProblem } from './jsoncheck.js';
-export { MAX_JSON_DEPTH } from './limits.js';
-export { assembleIndex } from './image-index.js';
-export type { AssembleIndexOptions, AssembleIndexResult } from './image-index.js';
-export { buildDockerfilePlatforms } from './dockerfile/platforms.js';
-export type { MultiPlatformBuildOptions, MultiPlatformBuildResult } from './dockerfile/platforms.js';
-export { automaticPlatformArgs } from './dockerfile/platform-args.js';
+
+// What callers of those need: layouts, descriptors, digests, platforms, configs, errors.
+export { Layout, refNameOf } from './layout.js';
+export type { ImageIndex, LockOptions, TagMove } from './layout.js';
+export { BlobStore } from './store.js';
+export { parseDigest, isDigest, sha256 } from './digest.js';
+export type { Digest } from './digest.js';
+export { MediaType, REF_NAME_ANNOTATION } from './descriptor.js';
+export type { Descriptor, LayerDescriptor, Platform } from './descriptor.js';
+export { parseCompression, zstdAvailable } from './compress.js';
+export type { CompressionName } from './compress.js';
+export { sourceDateEpoch } from './entries.js';
+export { isoTime, parsePort } from './image.js';
+export type { ConfigChanges, HistoryEntry, ImageConfig, ImageManifest, RuntimeConfig, HealthConfig } from './image.js';
+export { readDockerfile } from './dockerfile/instructions.js';
+export type { Dockerfile, Instruction, Stage } from './dockerfile/instructions.js';
+export { parsePlatform, hostPlatform, formatPlatform, platformMatches } from './platform.js';
+export { checkRefName, isBareTag } from './ref.js';
+export { schemaProblems } from './schema.js';
+export type { SchemaName } from './schema.js';
+export { UserError, isUserError } from './errors.js';
+export type { ErrorCode } from './errors.js';

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { MediaType, REF_NAME_ANNOTATION, type Descriptor, type LayerDescriptor, type Platform } from './descriptor.js';
 import { parseDigest, type Digest } from './digest.js';
 import { UserError, prefixError } from './errors.js';
-import type { ImageConfig, ImageManifest } from './image.js';
+import { configPlatform, type ImageConfig, type ImageManifest } from './image.js';
 import { parseJsonInput } from './json.js';
 import type { ImageIndex } from './layout.js';
 import { MAX_JSON_BYTES } from './limits.js';
@@ -207,10 +207,6 @@ async function imageFrom(source: ImageSource, d: Descriptor, manifestBytes: Buff
   };
 }
 
-/** The platform a config declares, in OCI's names. */
-export function configPlatform(config: ImageConfig): Platform {
-  return { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
-}
 
 async function configPlatformOf(source: ImageSource, d: Descriptor, where: string): Promise<Platform | undefined> {
   const { doc } = await readManifest(source, d, where);

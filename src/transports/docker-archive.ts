@@ -94,9 +94,9 @@ export class DockerArchiveSource implements ImageSource {
   /** NAME:TAG as docker normalises it (hello is hello:latest), `@N`, or nothing for the only image. */
   async lookup(ref: string | undefined): Promise<Descriptor[]> {
     const tags = this.images.flatMap((i) => i.tags);
-    const shown = tags.length > 0 ? ` (tags: ${tags.slice(0, 10).join(', ')}${tags.length > 10 ? ', ...' : ''})` : '';
+    const shown = tags.length > 0 ? ` (it has ${tags.slice(0, 10).join(', ')}${tags.length > 10 ? ', ...' : ''})` : '';
     if (ref === undefined || ref === '') {
-      if (this.images.length !== 1) throw new UserError(`${this.name}: holds ${this.images.length} images; name one: ${this.name}:NAME:TAG or :@N${shown}`, 'ENOTFOUND');
+      if (this.images.length !== 1) throw new UserError(`${this.name}: holds ${this.images.length} images; name one (${this.name}:NAME:TAG or :@N)${shown}`, 'ENOTFOUND');
       return [this.images[0]!.manifest];
     }
     if (/^@\d+$/.test(ref)) {

@@ -11,8 +11,8 @@ import { LayoutSink, LayoutSource, type LayoutSinkEvent } from './layout.js';
 import { parseTransportRef, type TransportName, type TransportRef } from './names.js';
 import type { ArchiveEvent } from './oci-archive.js';
 
-export { parseTransportRef, hasTransport, TRANSPORT_FORMS, TRANSPORT_NAMES } from './names.js';
-export type { TransportName, TransportRef } from './names.js';
+export { parseTransportRef, hasTransport, TRANSPORT_FORMS, TRANSPORT_NAMES, PULL_POLICIES } from './names.js';
+export type { PullPolicy, TransportName, TransportRef } from './names.js';
 
 /** What opening a source or a sink may need; each transport takes what concerns it. */
 export interface TransportOptions extends RegistryOptions {

@@ -257,7 +257,8 @@ test('an artifact beside the images is left out with a warning, and refused when
   const dir = await tempDir(t);
   const layout = path.join(dir, 'out');
   await helloLayout(layout);
-  const { Layout, MediaType, canonicalJson } = await import('../../src/index.js');
+  const { Layout, MediaType } = await import('../../src/index.js');
+  const { canonicalJson } = await import('../../src/json.js');
   const opened = await Layout.open(layout);
   const config = await opened.store.putBytes(Buffer.from('{}'), { mediaType: 'application/vnd.example.sbom.v1+json' });
   const manifest = { schemaVersion: 2, mediaType: MediaType.manifest, artifactType: 'application/vnd.example.sbom.v1+json', config, layers: [] };

@@ -42,7 +42,7 @@ test('copy oci -> docker-archive (both forms, and an index resolved to this host
     const archive = path.join(dir, `${c.format}-${c.ref.replace(':', '-')}.tar`);
     await copyImage(`oci:${layout}:${c.ref}`, `docker-archive:${archive}:${c.tag}`, { dockerFormat: c.format });
     assert.match(await run('docker', ['load', '-i', archive]), new RegExp(`Loaded image: ${c.tag}`));
-    assert.equal((await run('docker', ['image', 'inspect', '-f', '{{.Id}}', c.tag])).trim(), built.config.digest, `${c.format} ${c.ref}: the image ID is the config digest`);
+    assert.equal((await run('docker', ['image', 'inspect', '-f', '{{.Id}}', c.tag])).trim(), built.configDescriptor.digest, `${c.format} ${c.ref}: the image ID is the config digest`);
     assert.equal(await run('docker', ['run', '--rm', '--network', 'none', c.tag]), `${HELLO_LINE}\n`);
   }
 });

@@ -6,7 +6,8 @@ import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildImage, legacyLayers, writeDockerArchive } from '../../src/index.js';
+import { buildImage, writeDockerArchive } from '../../src/index.js';
+import { legacyLayers } from '../../src/docker/legacy.js';
 import { CI, HELLO, HELLO_LINE, podmanRun, ROOT, blobFile, busyboxRootfs, cli, dockerRunning, readImage, requireTool, run, tempDir } from '../helpers.js';
 import { archiveEntries } from '../docker/make.js';
 

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { buildImage, canonicalJson, Layout, MediaType, pullImage, pushImage, type PushEvent } from '../../src/index.js';
+import { buildImage, Layout, MediaType, pullImage, pushImage, type PushEvent } from '../../src/index.js';
+import { canonicalJson } from '../../src/json.js';
 import { BIN, CI, HELLO, HELLO_LINE, PODMAN_RUN, ROOT, cli, dockerRunning, execFileP, readJson, requireTool, run, runBin, snapshot, tempDir } from '../helpers.js';
 import { forward, registryAvailable, REGISTRY_BIN, startProxy, startRegistry, type RegistryServer } from './registry-server.js';
 

@@ -26,8 +26,6 @@ import { hostPlatform } from './platform.js';
 import { checkRefName, isBareTag, parseDockerRef } from './ref.js';
 import { assertValid } from './schema.js';
 import { hostEntries } from './sources/host.js';
-import { ImageFilesystem } from './sources/image.js';
-import { tarballEntries } from './sources/tarball.js';
 import type { BlobStore } from './store.js';
 import { LayoutTransaction } from './transaction.js';
 import { putBlob } from './transports/layout.js';
@@ -363,6 +361,8 @@ async function writeLayers(
 
 /** The directories and symlinks of the base, read from its layers (staged already). */
 async function baseTreeOf(store: BlobStore, layers: readonly LayerDescriptor[], where: string): Promise<LowerTree> {
+  // Loaded when a build has a base, as the tarball reader is when it adds one: start-up is most of a small build.
+  const { ImageFilesystem } = await import('./sources/image.js');
   const fsys = await ImageFilesystem.read({ layers: layers.map((d) => ({ descriptor: d, open: () => store.open(d) })), where });
   return fsys.lowerTree();
 }
@@ -391,6 +391,7 @@ async function* sourceEntries(
       // A tarball's owners and times are part of its content; only SOURCE_DATE_EPOCH clamps them.
       const clamp = (opts.sourceDateEpoch ?? sourceDateEpoch()) !== undefined;
       const rules: Normalisation = { mtime: clamp ? 'clamp' : 'keep', epoch };
+      const { tarballEntries } = await import('./sources/tarball.js');
       for await (const e of tarballEntries(source.path, { where: `--layer ${source.path}` })) yield normalise(e, rules);
       return;
     }

@@ -1,21 +1,10 @@
 // The command line: yargs parses, a command calls the library and prints; errors become one line
 // (user errors) or a stack (bugs), and the exit status is decided here and only here.
-import { createRequire } from 'node:module';
-import type yargsModule from 'yargs';
+import { Module, createRequire } from 'node:module';
+import type { Argv, CommandModule } from 'yargs';
+import type yargsFactory from 'yargs/yargs';
 import { isUserError, usageError } from '../errors.js';
 import { packageVersion } from '../package.js';
-import { layoutCommand } from './layout.js';
-import { toDockerCommand } from './to-docker.js';
-import { fromDockerCommand } from './from-docker.js';
-import { pushCommand } from './push.js';
-import { pullCommand } from './pull.js';
-import { loginCommand } from './login.js';
-import { validateCommand } from './validate.js';
-import { inspectCommand } from './inspect.js';
-import { gcCommand } from './gc.js';
-import { tagCommand, untagCommand } from './tag.js';
-import { indexCommand } from './index-command.js';
-import { copyCommand } from './copy.js';
 import type { Io } from './io.js';
 import { processIo } from './io.js';
 
@@ -32,26 +21,17 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     io.stdout(`${packageVersion()}\n`);
     return EXIT_OK;
   }
-  // Loaded only now: start-up time is most of what a short command costs. yargs' ESM build lays
-  // out help with cliui's ESM build, which cuts words at a column's edge ("docke" / "r-save"); its
-  // CommonJS build wraps at spaces (wrap-ansi).
-  const yargs = createRequire(import.meta.url)('yargs') as typeof yargsModule;
+  // Loaded only now: start-up time is most of what a short command costs.
+  const yargs = loadYargs();
+  const setStatus = (s: number): void => void (status = s);
+  // A run names its command first: only that command's module is loaded and given to yargs (the
+  // others cost their modules and yargs' bookkeeping). --help, a typo or an option first: all of them.
+  const named = argv[0] !== undefined && Object.hasOwn(COMMANDS, argv[0]) ? [COMMANDS[argv[0]]!] : Object.values(COMMANDS);
+  const commands = await Promise.all(named.map((load) => load(io, argv, setStatus)));
   const parser = yargs(argv)
     .scriptName('oci-pack')
     .usage('$0 <command> [options]\n\nBuild container images into OCI layouts and docker-save archives, with no daemon.')
-    .command(layoutCommand(io, argv, (s) => (status = s)))
-    .command(toDockerCommand(io, argv, (s) => (status = s), () => process.stdout))
-    .command(fromDockerCommand(io, argv, (s) => (status = s), () => process.stdin))
-    .command(pushCommand(io, (s) => (status = s)))
-    .command(pullCommand(io, (s) => (status = s)))
-    .command(loginCommand(io, (s) => (status = s), () => process.stdin))
-    .command(validateCommand(io, (s) => (status = s)))
-    .command(inspectCommand(io, (s) => (status = s)))
-    .command(gcCommand(io, (s) => (status = s)))
-    .command(tagCommand(io, (s) => (status = s)))
-    .command(untagCommand(io, (s) => (status = s)))
-    .command(indexCommand(io, (s) => (status = s)))
-    .command(copyCommand(io, (s) => (status = s)))
+    .command(commands)
     .demandCommand(1, 'name a command: layout, to-docker, from-docker, validate, inspect, gc, tag, untag, push, pull, login, index, copy')
     .recommendCommands()
     .strict()
@@ -65,6 +45,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       if (err) throw err;
       throw usageError(`${ourWords(msg ?? 'invalid arguments', argv)} (see oci-pack --help)`);
     });
+  skipHelpCache(parser);
   try {
     await parser.parseAsync();
     return status;
@@ -83,6 +64,74 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     io.stderr(`oci-pack: internal error (a bug; please report it):\n${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
     return EXIT_BUG;
   }
+}
+
+// Each command types its own arguments; the table holds them as yargs' array form of command() does.
+type Load = (io: Io, argv: readonly string[], setStatus: (s: number) => void) => Promise<CommandModule<object, any>>;
+
+/** Each command's module, loaded when the command is run or help lists them all (in this order). */
+const COMMANDS: Readonly<Record<string, Load>> = {
+  layout: async (io, argv, set) => (await import('./layout.js')).layoutCommand(io, argv, set),
+  'to-docker': async (io, argv, set) => (await import('./to-docker.js')).toDockerCommand(io, argv, set, () => process.stdout),
+  'from-docker': async (io, argv, set) => (await import('./from-docker.js')).fromDockerCommand(io, argv, set, () => process.stdin),
+  push: async (io, _argv, set) => (await import('./push.js')).pushCommand(io, set),
+  pull: async (io, _argv, set) => (await import('./pull.js')).pullCommand(io, set),
+  login: async (io, _argv, set) => (await import('./login.js')).loginCommand(io, set, () => process.stdin),
+  validate: async (io, _argv, set) => (await import('./validate.js')).validateCommand(io, set),
+  inspect: async (io, _argv, set) => (await import('./inspect.js')).inspectCommand(io, set),
+  gc: async (io, _argv, set) => (await import('./gc.js')).gcCommand(io, set),
+  tag: async (io, _argv, set) => (await import('./tag.js')).tagCommand(io, set),
+  untag: async (io, _argv, set) => (await import('./tag.js')).untagCommand(io, set),
+  index: async (io, _argv, set) => (await import('./index-command.js')).indexCommand(io, set),
+  copy: async (io, _argv, set) => (await import('./copy.js')).copyCommand(io, set),
+};
+
+/** The names of the commands, as `oci-pack <name>` runs them. */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
+
+/**
+ * yargs' CommonJS build: its ESM build lays out help with cliui's ESM build, which cuts words at a
+ * column's edge ("docke" / "r-save"); the CommonJS one wraps at spaces (wrap-ansi). yargs/yargs is
+ * that build without the singleton instance yargs' main entry makes (and we would not use) as it
+ * loads. yargs requires cliui (with wrap-ansi and ansi-styles) as it loads, to lay out help, ~15 ms
+ * of every command; Node's require.cache is given a stand-in for it whose first call, when help is
+ * shown, loads the real cliui.
+ */
+function loadYargs(): typeof yargsFactory {
+  const require = createRequire(import.meta.url);
+  const entry = require.resolve('yargs/yargs');
+  const fromYargs = createRequire(entry);
+  const cliuiPath = fromYargs.resolve('cliui');
+  if (require.cache[cliuiPath] === undefined) {
+    let real: ((opts: unknown) => unknown) | undefined;
+    const standIn = new Module(cliuiPath);
+    standIn.filename = cliuiPath;
+    standIn.loaded = true;
+    standIn.exports = function cliui(opts: unknown): unknown {
+      if (!real) {
+        if (require.cache[cliuiPath] === standIn) delete require.cache[cliuiPath];
+        real = fromYargs('cliui') as (opts: unknown) => unknown;
+      }
+      return real(opts);
+    };
+    require.cache[cliuiPath] = standIn;
+  }
+  return require(entry) as typeof yargsFactory;
+}
+
+/**
+ * yargs renders a command's whole help (cliui, wrap-ansi) as soon as its handler starts, only to
+ * keep it for a later help in the same process; in a CLI run nothing asks again, and a help that is
+ * asked for is rendered then. That rendering was ~40 ms of a `layout` of one file. yargs' types do
+ * not name its internal methods, so this finds them and leaves yargs as it is if they are gone
+ * (false; a test checks it is true with the yargs we ship).
+ */
+export function skipHelpCache(parser: Argv): boolean {
+  type Internals = { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } };
+  const usage = (parser as unknown as Internals).getInternalMethods?.().getUsageInstance?.();
+  if (typeof usage?.cacheHelpMessage !== 'function') return false;
+  usage.cacheHelpMessage = () => undefined;
+  return true;
 }
 
 /** What each command needs, said when yargs finds too few arguments. */

@@ -14,7 +14,7 @@ import type { Image, ImageSink, ImageSource, SinkEntry, SinkResult } from '../mo
 import { familiarName, fullName, parseDockerRef, withDefaultTag, type DockerRef } from '../ref.js';
 import { imageOfNode } from '../resolve.js';
 import { BlobStore, tempPath } from '../store.js';
-import { openArchive, stageDockerArchive, type ImportEvent, type StagedImage } from '../docker/archive-read.js';
+import type { ImportEvent, StagedImage } from '../docker/archive-read.js';
 import { writeArchive, type ArchiveImage, type DockerArchiveEvent, type DockerArchiveFormat, type DockerArchiveImage } from '../docker/archive-write.js';
 
 export interface DockerArchiveSourceOptions {
@@ -49,6 +49,8 @@ export class DockerArchiveSource implements ImageSource {
 
   /** The archive at `file`, read once now. */
   static async open(file: string, opts: DockerArchiveSourceOptions = {}): Promise<DockerArchiveSource> {
+    // The reader is loaded by what reads archives, not by to-docker, which only writes them.
+    const { openArchive } = await import('../docker/archive-read.js');
     const input = await openArchive(path.resolve(file));
     return DockerArchiveSource.read(input, { name: `docker-archive:${file}`, where: file, ...opts });
   }
@@ -67,6 +69,7 @@ export class DockerArchiveSource implements ImageSource {
         store = new BlobStore(dir);
       }
       const compressor = makeCompressor(opts.compression ?? 'gzip', opts.compressionLevel);
+      const { stageDockerArchive } = await import('../docker/archive-read.js');
       const images = await stageDockerArchive(input, store, { where: opts.where, compressor, ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) });
       return new DockerArchiveSource(opts.name, store, images, temp);
     } catch (err) {

@@ -16,6 +16,7 @@ interface CopyArgs extends RegistryArgs {
   all?: boolean;
   platform?: string;
   concurrency: number;
+  'preserve-digests': boolean;
 }
 
 export function copyCommand(io: Io, setStatus: (s: number) => void): CommandModule<object, CopyArgs> {
@@ -30,6 +31,7 @@ export function copyCommand(io: Io, setStatus: (s: number) => void): CommandModu
           .option('all', { type: 'boolean', describe: 'copy an index whole, every platform, so its digest survives (the default; --no-all: only this machine\'s image)' })
           .option('platform', { type: 'string', requiresArg: true, describe: 'OS/ARCH[/VARIANT]: copy only that image of an index' })
           .option('concurrency', { type: 'number', default: 4, requiresArg: true, describe: 'blobs moved at once (registries)' })
+          .option('preserve-digests', { type: 'boolean', default: false, describe: 'refuse a Docker v2 manifest rather than convert it to OCI for oci: and oci-archive: (a new digest)' })
           .example('$0 copy oci:out:hello oci-archive:hello.tar:hello', 'a layout\'s image into an archive, as skopeo writes one')
           .example('$0 copy oci-archive:hello.tar oci:base:hello', 'the archive\'s only image into ./base, tagged hello')
           .example('$0 copy --platform linux/arm64 oci:out:app oci:arm:app', 'one platform of an index')
@@ -49,6 +51,7 @@ export function copyCommand(io: Io, setStatus: (s: number) => void): CommandModu
           all: args.all ?? platform === undefined,
           ...(platform ? { platform } : {}),
           concurrency: Math.floor(args.concurrency),
+          preserveDigests: args['preserve-digests'],
           onLayoutEvent: layoutReporter(progress, args.quiet),
           onArchiveEvent: archiveReporter(progress),
         });

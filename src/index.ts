@@ -5,6 +5,7 @@
 export { imagesOf } from './model.js';
 export type { ArtifactNode, Blob, Image, ImageNode, ImageSink, ImageSource, IndexNode, Layer, SinkEntry, SinkResult } from './model.js';
 export { resolve, resolveImage, readNode, isAttestation } from './resolve.js';
+export { toOci } from './convert.js';
 export type { ResolveOptions } from './resolve.js';
 export { LayoutTransaction } from './transaction.js';
 export type { Recorded } from './transaction.js';

@@ -20,6 +20,7 @@ interface CopyArgs extends RegistryArgs {
   format: string;
   compression: string;
   'compression-level'?: number;
+  'preserve-digests': boolean;
 }
 
 export function copyCommand(io: Io, setStatus: (s: number) => void): CommandModule<object, CopyArgs> {
@@ -37,6 +38,7 @@ export function copyCommand(io: Io, setStatus: (s: number) => void): CommandModu
           .option('format', { type: 'string', default: 'v1', requiresArg: true, describe: 'a docker-archive: destination as v1 (docker before 25) or oci (docker 25 and later)' })
           .option('compression', { type: 'string', default: 'gzip', requiresArg: true, describe: 'how the plain layers of a docker-archive: source are stored: gzip, none or zstd' })
           .option('compression-level', { type: 'number', requiresArg: true, describe: 'gzip 0-9 (default 4), zstd 1-22' })
+          .option('preserve-digests', { type: 'boolean', default: false, describe: 'refuse a Docker v2 manifest rather than convert it to OCI for oci: and oci-archive: (a new digest)' })
           .example('$0 copy oci:out:hello oci-archive:hello.tar:hello', 'a layout\'s image into an archive, as skopeo writes one')
           .example('$0 copy oci-archive:hello.tar oci:base:hello', 'the archive\'s only image into ./base, tagged hello')
           .example('$0 copy --platform linux/arm64 oci:out:app oci:arm:app', 'one platform of an index')
@@ -63,6 +65,7 @@ export function copyCommand(io: Io, setStatus: (s: number) => void): CommandModu
           dockerFormat: args.format,
           compression,
           ...(level !== undefined ? { compressionLevel: level } : {}),
+          preserveDigests: args['preserve-digests'],
           onLayoutEvent: layoutReporter(progress, args.quiet),
           onArchiveEvent: archiveReporter(progress),
         });

@@ -13,6 +13,7 @@ interface PullArgs extends RegistryArgs {
   platform?: string;
   all: boolean;
   concurrency: number;
+  'preserve-digests': boolean;
 }
 
 export function pullCommand(io: Io, setStatus: (s: number) => void): CommandModule<object, PullArgs> {
@@ -28,6 +29,7 @@ export function pullCommand(io: Io, setStatus: (s: number) => void): CommandModu
           .option('platform', { type: 'string', requiresArg: true, describe: 'OS/ARCH[/VARIANT] to take from an index (default: this machine)' })
           .option('all', { type: 'boolean', default: false, describe: 'take an index whole, every platform' })
           .option('concurrency', { type: 'number', default: 4, requiresArg: true, describe: 'blobs fetched at once' })
+          .option('preserve-digests', { type: 'boolean', default: false, describe: 'refuse a Docker v2 manifest rather than convert it to OCI (a new digest)' })
           .example('$0 pull docker://localhost:5000/hello:latest out', 'into ./out, tagged localhost:5000/hello:latest'),
       ) as never,
     handler: async (args) => {
@@ -41,6 +43,7 @@ export function pullCommand(io: Io, setStatus: (s: number) => void): CommandModu
         layout: args.layout,
         all: args.all,
         concurrency: Math.floor(args.concurrency),
+        preserveDigests: args['preserve-digests'],
         ...(args.tag !== undefined ? { tag: args.tag } : {}),
         ...(args.platform !== undefined ? { platform: parsePlatform(args.platform) } : {}),
         onEvent: (e) => {

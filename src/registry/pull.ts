@@ -5,6 +5,7 @@ import type { Digest } from '../digest.js';
 import type { Platform } from '../descriptor.js';
 import type { Layout } from '../layout.js';
 import type { ImageNode } from '../model.js';
+import { toOci } from '../convert.js';
 import { checkRefName } from '../ref.js';
 import { resolve } from '../resolve.js';
 import { LayoutSink } from '../transports/layout.js';
@@ -25,6 +26,8 @@ export interface PullImageOptions extends RegistryOptions {
   all?: boolean;
   /** Blobs fetched at once (default 4). */
   concurrency?: number;
+  /** Refuse a Docker v2 manifest or manifest list rather than convert it to OCI, which changes its digest. */
+  preserveDigests?: boolean;
   onEvent?: (e: PullEvent) => void;
 }
 
@@ -50,6 +53,7 @@ export async function pullImage(opts: PullImageOptions): Promise<PullResult> {
   let documents = new Set<Digest>();
   const sink = await LayoutSink.open(opts.layout, {
     concurrency: opts.concurrency ?? 4,
+    preserveDigests: opts.preserveDigests ?? false,
     onEvent: (e) => {
       if (e.type !== 'blob' || documents.has(e.digest)) return;
       const outcome = e.outcome === 'written' ? 'fetched' : 'present';
@@ -62,9 +66,10 @@ export async function pullImage(opts: PullImageOptions): Promise<PullResult> {
     // The layout's staging is read through: a config or manifest it has is not fetched.
     source = await RegistrySource.open(opts.ref, { ...opts, scratch: sink.staging });
     const node = await resolve(source, undefined, { all: opts.all === true, ...(opts.platform ? { platform: opts.platform } : {}), where: shownName(src) });
-    documents = documentsOf(node);
-    await sink.write([{ node, tags }]);
-    const top = node.descriptor;
+    // The manifests as written (converted to OCI) are documents too, not blobs to count.
+    documents = new Set([...documentsOf(node), ...(opts.preserveDigests ? [] : documentsOf(toOci(node)))]);
+    const { written } = await sink.write([{ node, tags }]);
+    const top = written[0] ?? node.descriptor;
     const result: PullResult = { layout: sink.tx.layout.root, digest: top.digest, mediaType: top.mediaType, size: top.size, tags, blobs: counts };
     if (node.kind === 'image') result.platform = node.platform;
     return result;

@@ -34,6 +34,11 @@ export interface TransportOptions extends RegistryOptions {
   dockerFormat?: DockerArchiveFormat;
   /** Progress of an archive read (a source) or written (a sink). */
   onArchiveEvent?: (e: ArchiveEvent) => void;
+  /**
+   * Sinks that write OCI layouts (oci:, oci-archive:) convert Docker v2 manifests and manifest lists
+   * to OCI, which changes their digests; with this they refuse them instead (skopeo's --preserve-digests).
+   */
+  preserveDigests?: boolean;
 }
 
 export interface Transport {
@@ -43,13 +48,14 @@ export interface Transport {
 
 const oci: Transport = {
   source: (ref) => LayoutSource.open(ref.target, `oci:${ref.target}`),
-  sink: (ref, opts) => LayoutSink.open(path.resolve(ref.target), { concurrency: opts.concurrency ?? 4, ...(opts.onLayoutEvent ? { onEvent: opts.onLayoutEvent } : {}) }),
+  sink: (ref, opts) =>
+    LayoutSink.open(path.resolve(ref.target), { concurrency: opts.concurrency ?? 4, preserveDigests: opts.preserveDigests ?? false, ...(opts.onLayoutEvent ? { onEvent: opts.onLayoutEvent } : {}) }),
 };
 
 // Loaded when used, like every archive transport: not what every command needs at start-up.
 const ociArchive: Transport = {
   source: async (ref, opts) => (await import('./oci-archive.js')).OciArchiveSource.open(ref.target, { ...(ref.ref !== undefined ? { ref: ref.ref } : {}), ...(opts.scratch ? { scratch: opts.scratch } : {}), ...archiveEvents(opts) }),
-  sink: async (ref, opts) => (await import('./oci-archive.js')).OciArchiveSink.open(ref.target, archiveEvents(opts)),
+  sink: async (ref, opts) => (await import('./oci-archive.js')).OciArchiveSink.open(ref.target, { ...archiveEvents(opts), preserveDigests: opts.preserveDigests ?? false }),
 };
 
 function archiveEvents(opts: TransportOptions): { onEvent?: (e: ArchiveEvent) => void } {

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { REF_NAME_ANNOTATION, type Descriptor } from '../descriptor.js';
 import type { Digest } from '../digest.js';
+import { ociForLayout } from '../convert.js';
 import { UserError, usageError } from '../errors.js';
 import { Layout, type TagMove } from '../layout.js';
 import { MAX_JSON_BYTES } from '../limits.js';
@@ -61,6 +62,11 @@ export interface LayoutSinkOptions {
   onEvent?: (e: LayoutSinkEvent) => void;
   /** Layers of one image copied at once (a registry source fetches them in parallel); default 1. */
   concurrency?: number;
+  /**
+   * Refuse a Docker v2 manifest or manifest list rather than convert it to OCI (which gives it a new
+   * digest), as skopeo's --preserve-digests; default false: converted, as an OCI layout holds OCI only.
+   */
+  preserveDigests?: boolean;
 }
 
 /** Writes nodes into a layout: every blob staged and verified, then published and named at once. */
@@ -68,11 +74,13 @@ export class LayoutSink implements ImageSink {
   readonly name: string;
   private readonly emit: (e: LayoutSinkEvent) => void;
   private readonly concurrency: number;
+  private readonly preserveDigests: boolean;
 
   private constructor(readonly tx: LayoutTransaction, opts: LayoutSinkOptions) {
     this.name = `oci:${tx.layout.root}`;
     this.emit = opts.onEvent ?? (() => undefined);
     this.concurrency = opts.concurrency ?? 1;
+    this.preserveDigests = opts.preserveDigests ?? false;
   }
 
   /** The layout at `target` (created when missing or empty), staging from now on. */
@@ -85,7 +93,10 @@ export class LayoutSink implements ImageSink {
     return this.tx.staging;
   }
 
-  async write(entries: readonly SinkEntry[]): Promise<SinkResult> {
+  /** Docker v2 manifests are written as OCI ones (see LayoutSinkOptions.preserveDigests); the result names what was written. */
+  async write(given: readonly SinkEntry[]): Promise<SinkResult> {
+    // Every entry converted (or refused) before anything is staged.
+    const entries = given.map((e) => ({ node: ociForLayout(e.node, this.preserveDigests, this.name), tags: e.tags }));
     const keep = new Set<Digest>();
     for (const e of entries) {
       await putNode(this.tx.staging, e.node, this.emit, this.concurrency);

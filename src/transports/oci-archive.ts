@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { onInterrupt } from '../cleanup.js';
+import { ociForLayout } from '../convert.js';
 import type { Descriptor } from '../descriptor.js';
 import { digestHex, parseDigest, type Digest } from '../digest.js';
 import type { Entry } from '../entries.js';
@@ -173,6 +174,8 @@ async function unpack(file: string, shown: string, where: string, store: BlobSto
 
 export interface OciArchiveSinkOptions {
   onEvent?: (e: ArchiveEvent) => void;
+  /** Refuse a Docker v2 manifest or manifest list rather than convert it to OCI (see LayoutSinkOptions.preserveDigests). */
+  preserveDigests?: boolean;
 }
 
 /**
@@ -184,10 +187,12 @@ export interface OciArchiveSinkOptions {
 export class OciArchiveSink implements ImageSink {
   readonly name: string;
   private readonly emit: (e: ArchiveEvent) => void;
+  private readonly preserveDigests: boolean;
 
   private constructor(readonly file: string, opts: OciArchiveSinkOptions) {
     this.name = `oci-archive:${file}`;
     this.emit = opts.onEvent ?? (() => undefined);
+    this.preserveDigests = opts.preserveDigests ?? false;
   }
 
   /** Checked before any image is read: the folder must exist and the target must not be a folder. */
@@ -201,7 +206,9 @@ export class OciArchiveSink implements ImageSink {
     return new OciArchiveSink(file, opts);
   }
 
-  async write(entries: readonly SinkEntry[]): Promise<SinkResult> {
+  /** Docker v2 manifests are written as OCI ones, or refused with preserveDigests; the result names what was written. */
+  async write(given: readonly SinkEntry[]): Promise<SinkResult> {
+    const entries = given.map((e) => ({ node: ociForLayout(e.node, this.preserveDigests, this.name), tags: e.tags }));
     let index = emptyIndex();
     for (const e of entries) index.manifests = placeImage(index.manifests, e.node.descriptor, e.tags);
     assertValid('image-index', index, `${this.name}: index.json`);

@@ -216,3 +216,66 @@ test('copy between every pair of transports: skopeo, umoci, podman and docker ta
     }
   }
 });
+
+// What `docker push` puts in a registry is a Docker v2 manifest; oci: and oci-archive: hold OCI only
+// (skopeo, podman and umoci refuse a layout naming a Docker v2 manifest), so copy converts it there, as
+// skopeo does: a new manifest over the same config and layers; --preserve-digests refuses instead.
+test('an image docker pushed (Docker v2) copied to oci: and oci-archive: is OCI there: skopeo, umoci and podman take it', async (t) => {
+  if (!needTools(t)) return;
+  const reg = await startRegistry(t);
+  const dir = await tempDir(t, 'oci-pack-matrix-v2-');
+  const tag = `${NAME}-v2:pushed`;
+  const pushed = `${reg.host}/${NAME}/v2:pushed`;
+  const podmanNames: string[] = [];
+  t.after(async () => {
+    for (const n of [tag, pushed]) await run('docker', ['rmi', '-f', n]).catch(() => undefined);
+    for (const n of podmanNames) await run('podman', ['rmi', '-f', n]).catch(() => undefined);
+  });
+  const layout = path.join(dir, 'layout');
+  assert.equal((await bin('layout', layout, '--add', `${HELLO}:/hello`, '--cmd', '/hello', '--platform', 'linux/amd64', '--tag', 'hello', '-q')).status, 0);
+  await copy(`oci:${layout}:hello`, `docker-archive:${dir}/hello.tar:${tag}`);
+  await run('docker', ['load', '-i', `${dir}/hello.tar`]);
+  const config = (await run('docker', ['image', 'inspect', '-f', '{{.Id}}', tag])).trim();
+  await run('docker', ['tag', tag, pushed]);
+  await run('docker', ['push', '-q', pushed]);
+  const raw = JSON.parse(await run('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${pushed}`])) as { mediaType: string; config: { digest: string } };
+  assert.equal(raw.mediaType, 'application/vnd.docker.distribution.manifest.v2+json', 'docker pushed a Docker v2 manifest');
+  assert.equal(raw.config.digest, config);
+  const pushedDigest = (await skopeoDigests(`docker://${pushed}`)).top;
+
+  const ociDst = `oci:${dir}/v2-layout:${NAME}:v2`;
+  const archiveDst = `oci-archive:${dir}/v2-oci.tar:${NAME}:v2`;
+  for (const dst of [ociDst, archiveDst]) {
+    // Refused with --preserve-digests: one line naming the manifest, nothing written.
+    const refused = await bin('copy', '--preserve-digests', `docker://${pushed}`, dst, '--tls-verify=false');
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr.trim(), new RegExp(`^oci-pack: .*${pushedDigest} is a Docker v2 manifest; .*--preserve-digests refuses[^\\n]*$`));
+    await assert.rejects(fs.stat(dst.split(':')[1]!), { code: 'ENOENT' });
+
+    const result = await copy(`docker://${pushed}`, dst, '--tls-verify=false');
+    const seen = await skopeoDigests(dst);
+    assert.equal(seen.top, result.digest, 'copy reports the manifest written');
+    assert.notEqual(result.digest, pushedDigest);
+    assert.equal(seen.config, config, 'the config (the image ID) is the same blob');
+    const manifest = JSON.parse(await run('skopeo', ['inspect', '--raw', dst])) as { mediaType: string; config: { mediaType: string }; layers: { mediaType: string }[] };
+    assert.equal(manifest.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    assert.equal(manifest.config.mediaType, 'application/vnd.oci.image.config.v1+json');
+    assert.deepEqual(manifest.layers.map((l) => l.mediaType), ['application/vnd.oci.image.layer.v1.tar+gzip']);
+  }
+
+  const bundle = path.join(dir, 'v2-bundle');
+  await run('umoci', ['unpack', '--rootless', '--image', `${dir}/v2-layout:${NAME}:v2`, bundle]);
+  assert.deepEqual(await fs.readFile(path.join(bundle, 'rootfs', 'hello')), await fs.readFile(HELLO));
+
+  // podman names an image pulled from a layout after its directory, one loaded from an archive after its ref name.
+  const fromLayout = `localhost${dir}/v2-layout:latest`;
+  podmanNames.push(fromLayout);
+  await run('podman', ['pull', '-q', ociDst]);
+  const out = await podmanRun(t, fromLayout);
+  if (out !== undefined) assert.equal(out, `${HELLO_LINE}\n`);
+  const fromArchive = `localhost/${NAME}:v2`;
+  podmanNames.push(fromArchive);
+  assert.match(await run('podman', ['load', '-i', `${dir}/v2-oci.tar`]), new RegExp(`Loaded image: ${fromArchive}`));
+  const loaded = await podmanRun(t, fromArchive);
+  if (loaded !== undefined) assert.equal(loaded, `${HELLO_LINE}\n`);
+});

@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { buildImage, Layout, MediaType, pullImage, pushImage, type PushEvent } from '../../src/index.js';
+import { sha256 } from '../../src/digest.js';
 import { canonicalJson } from '../../src/json.js';
 import { BIN, CI, HELLO, HELLO_LINE, PODMAN_RUN, ROOT, cli, dockerRunning, execFileP, readJson, requireTool, run, runBin, snapshot, tempDir } from '../helpers.js';
 import { forward, registryAvailable, REGISTRY_BIN, startProxy, startRegistry, type RegistryServer } from './registry-server.js';
@@ -129,17 +130,33 @@ test('plain registry: skopeo, docker and podman read what oci-pack pushes; oci-p
     assert.equal((await run('podman', [...PODMAN_RUN, name])).trim(), HELLO_LINE);
   });
 
-  await t.test('what skopeo pushes (converted to docker v2), oci-pack pulls byte for byte', async (tt) => {
+  await t.test('what skopeo pushes (converted to docker v2), oci-pack pulls as OCI, config kept; --preserve-digests refuses it', async (tt) => {
     const theirs = `docker://${reg.host}/${PREFIX}/by-skopeo:v2s2`;
     await run('skopeo', ['copy', '--dest-tls-verify=false', '--format', 'v2s2', `oci:${layout}:hello:latest`, theirs]);
     const raw = await run('skopeo', ['inspect', '--tls-verify=false', '--raw', theirs]);
-    assert.equal(JSON.parse(raw).mediaType, MediaType.dockerManifest);
+    const docker = JSON.parse(raw) as { mediaType: string; config: { digest: string }; layers: { digest: string }[] };
+    assert.equal(docker.mediaType, MediaType.dockerManifest);
     const out = await tempDir(tt, 'oci-pack-reg-pull2-');
+    // Refused with --preserve-digests: one line, exit status not 0, the layout as it was.
+    const before = await snapshot(out);
+    const refused = await cli('pull', '--preserve-digests', theirs, out, '--tag', 'theirs');
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, new RegExp(`${await skopeoDigest(theirs)} is a Docker v2 manifest; .*--preserve-digests refuses`));
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+    assert.deepEqual(await snapshot(out), before);
+    // By default: an OCI layout holds OCI, as skopeo writes it; config and layers are the same blobs.
     const got = await pullImage({ ref: theirs, layout: out, tag: 'theirs' });
-    assert.equal(got.digest, await skopeoDigest(theirs));
-    assert.equal(got.mediaType, MediaType.dockerManifest);
-    assert.equal(await fs.readFile(path.join(out, 'blobs', 'sha256', got.digest.slice(7)), 'utf8'), raw);
-    // And back out again: the registry gets the same bytes under a new name.
+    assert.notEqual(got.digest, await skopeoDigest(theirs));
+    assert.equal(got.mediaType, MediaType.manifest);
+    assert.equal(await topDigest(out, 'theirs'), got.digest);
+    const manifest = await readJson(path.join(out, 'blobs', 'sha256', got.digest.slice(7))) as { mediaType: string; config: { mediaType: string; digest: string }; layers: { mediaType: string; digest: string }[] };
+    assert.equal(manifest.mediaType, MediaType.manifest);
+    assert.deepEqual(manifest.config, { ...manifest.config, mediaType: MediaType.config, digest: docker.config.digest });
+    assert.deepEqual(manifest.layers.map((l) => [l.mediaType, l.digest]), docker.layers.map((l) => [MediaType.layerGzip, l.digest]));
+    assert.equal(got.blobs.fetched, 1 + docker.layers.length, 'configs and layers counted, the manifest not');
+    // skopeo reads the pulled layout, and finds the config it pushed.
+    assert.equal(sha256(await run('skopeo', ['inspect', '--config', '--raw', `oci:${out}:theirs`])), docker.config.digest);
+    // And back out again: the registry gets the OCI manifest under a new name.
     const back = await pushImage({ layout: out, ref: 'theirs', dest: `docker://${reg.host}/${PREFIX}/roundtrip:v1` });
     assert.equal(back.digest, got.digest);
   });

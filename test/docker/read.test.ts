@@ -5,23 +5,11 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { buildImage, importDockerArchive, sha256, writeDockerArchive, MediaType, UserError } from '../../src/index.js';
-import { HELLO, blobFile, cli, readImage, runBin, snapshot, tempDir } from '../helpers.js';
+import { importDockerArchive, sha256, writeDockerArchive, MediaType, UserError } from '../../src/index.js';
+import { blobFile, cli, readImage, runBin, snapshot, tempDir } from '../helpers.js';
 import { handImage, layerTar, rawTar, type RawEntry } from './make.js';
 
-const AMD64 = { os: 'linux', architecture: 'amd64' };
-
-async function twoImageLayout(layout: string) {
-  const one = await buildImage({ layout, layers: [{ kind: 'add', src: HELLO, dest: '/hello' }], config: { cmd: ['/hello'] }, platform: AMD64, tags: ['hello:latest', 'example.com/x/hello:2'] });
-  const two = await buildImage({
-    layout,
-    layers: [{ kind: 'add', src: HELLO, dest: '/hello' }, { kind: 'add', src: HELLO, dest: '/bin/again' }],
-    config: { cmd: ['/bin/again'] },
-    platform: AMD64,
-    tags: ['again:1'],
-  });
-  return [one, two];
-}
+import { AMD64, twoImageLayout } from '../images.js';
 
 test('layout → to-docker → from-docker keeps config digests, diff_ids and tags, in both formats', async (t) => {
   const dir = await tempDir(t);

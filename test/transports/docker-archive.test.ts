@@ -4,35 +4,25 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { buildImage } from '../../src/build.js';
 import { copyImage } from '../../src/copy.js';
 import type { Descriptor } from '../../src/descriptor.js';
 import { writeDockerArchive } from '../../src/docker/write.js';
 import { sha256 } from '../../src/digest.js';
-import { assembleIndex } from '../../src/image-index.js';
 import { Layout } from '../../src/layout.js';
 import { resolve } from '../../src/resolve.js';
 import { DockerArchiveSink, DockerArchiveSource } from '../../src/transports/docker-archive.js';
 import { LayoutSource } from '../../src/transports/layout.js';
 import { validate } from '../../src/validate.js';
-import { HELLO, ROOT, readImage, snapshot, tempDir } from '../helpers.js';
+import { readImage, snapshot, tempDir } from '../helpers.js';
 import { archiveEntries, layerTar, rawTar, type RawEntry } from '../docker/make.js';
 
-const AMD64 = { os: 'linux', architecture: 'amd64' };
-const ARM64 = { os: 'linux', architecture: 'arm64' };
+import { AMD64, ARM64, helloMultiLayout, twoImageLayout } from '../images.js';
 
 /** Two images: hello:latest (also example.com/x/hello:2) and again:1, in a layout and a v1 archive. */
 async function twoImages(t: TestContext) {
   const dir = await tempDir(t, 'oci-pack-da-');
   const layout = path.join(dir, 'src');
-  const one = await buildImage({ layout, layers: [{ kind: 'add', src: HELLO, dest: '/hello' }], config: { cmd: ['/hello'] }, platform: AMD64, tags: ['hello:latest', 'example.com/x/hello:2'] });
-  const two = await buildImage({
-    layout,
-    layers: [{ kind: 'add', src: HELLO, dest: '/hello' }, { kind: 'add', src: HELLO, dest: '/bin/again' }],
-    config: { cmd: ['/bin/again'] },
-    platform: AMD64,
-    tags: ['again:1'],
-  });
+  const [one, two] = await twoImageLayout(layout);
   const archive = path.join(dir, 'two.tar');
   await writeDockerArchive(layout, archive);
   return { dir, layout, archive, one, two };
@@ -107,9 +97,7 @@ test('oci -> docker-archive names the image NAME:TAG; docker-archive -> docker-a
 test('an index into a docker archive is resolved to one platform: this host\'s, or the one asked for', async (t) => {
   const dir = await tempDir(t, 'oci-pack-da-');
   const src = path.join(dir, 'src');
-  const amd = await buildImage({ layout: src, platform: AMD64, tags: ['hello:amd64'], layers: [{ kind: 'add', src: HELLO, dest: '/hello' }], config: { cmd: ['/hello'] } });
-  const arm = await buildImage({ layout: src, platform: ARM64, tags: ['hello:arm64'], layers: [{ kind: 'add', src: path.join(ROOT, 'fixtures', 'hello', 'hello-arm64'), dest: '/hello' }], config: { cmd: ['/hello'] } });
-  await assembleIndex({ layout: src, tags: ['hello:multi'], sources: ['hello:amd64', 'hello:arm64'] });
+  const { amd, arm } = await helloMultiLayout(src);
   const configOf = async (file: string) => (await manifestJson(file))[0]!.Config;
 
   // copyImage with a platform resolves the index itself; without, the sink resolves it.

@@ -4,23 +4,18 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { buildImage } from '../../src/build.js';
-import { assembleIndex } from '../../src/image-index.js';
 import { Layout } from '../../src/layout.js';
 import { imagesOf } from '../../src/model.js';
 import { resolve, resolveImage } from '../../src/resolve.js';
 import { LayoutSink, LayoutSource } from '../../src/transports/layout.js';
 import { validate } from '../../src/validate.js';
-import { HELLO, ROOT, snapshot, tempDir } from '../helpers.js';
+import { snapshot, tempDir } from '../helpers.js';
 
-const AMD64 = { os: 'linux', architecture: 'amd64' };
-const ARM64 = { os: 'linux', architecture: 'arm64' };
+import { AMD64, ARM64, helloMultiLayout } from '../images.js';
 
 async function multiLayout(t: TestContext): Promise<string> {
   const dir = path.join(await tempDir(t, 'oci-pack-tl-'), 'src');
-  await buildImage({ layout: dir, platform: AMD64, tags: ['hello:amd64'], layers: [{ kind: 'add', src: HELLO, dest: '/hello' }], config: { cmd: ['/hello'] } });
-  await buildImage({ layout: dir, platform: ARM64, tags: ['hello:arm64'], layers: [{ kind: 'add', src: path.join(ROOT, 'fixtures', 'hello', 'hello-arm64'), dest: '/hello' }], config: { cmd: ['/hello'] } });
-  await assembleIndex({ layout: dir, tags: ['hello:multi'], sources: ['hello:amd64', 'hello:arm64'] });
+  await helloMultiLayout(dir);
   return dir;
 }
 

@@ -8,7 +8,6 @@ import * as path from 'node:path';
 import { buildImage } from '../../src/build.js';
 import { copyImage } from '../../src/copy.js';
 import { sha256 } from '../../src/digest.js';
-import { assembleIndex } from '../../src/image-index.js';
 import { Layout } from '../../src/layout.js';
 import { MAX_INDEX_BYTES } from '../../src/limits.js';
 import { imagesOf } from '../../src/model.js';
@@ -18,16 +17,13 @@ import { LayoutSource } from '../../src/transports/layout.js';
 import { OciArchiveSink, OciArchiveSource } from '../../src/transports/oci-archive.js';
 import { validate } from '../../src/validate.js';
 import { tarOf, type TarItem } from '../corpus.js';
-import { HELLO, ROOT, listTar, snapshot, tempDir } from '../helpers.js';
+import { HELLO, listTar, snapshot, tempDir } from '../helpers.js';
 
-const AMD64 = { os: 'linux', architecture: 'amd64' };
-const ARM64 = { os: 'linux', architecture: 'arm64' };
+import { AMD64, ARM64, helloMultiLayout } from '../images.js';
 
 async function multiLayout(t: TestContext): Promise<string> {
   const dir = path.join(await tempDir(t, 'oci-pack-oa-'), 'src');
-  await buildImage({ layout: dir, platform: AMD64, tags: ['hello:amd64'], layers: [{ kind: 'add', src: HELLO, dest: '/hello' }], config: { cmd: ['/hello'] } });
-  await buildImage({ layout: dir, platform: ARM64, tags: ['hello:arm64'], layers: [{ kind: 'add', src: path.join(ROOT, 'fixtures', 'hello', 'hello-arm64'), dest: '/hello' }], config: { cmd: ['/hello'] } });
-  await assembleIndex({ layout: dir, tags: ['hello:multi'], sources: ['hello:amd64', 'hello:arm64'] });
+  await helloMultiLayout(dir);
   return dir;
 }
 

@@ -6,18 +6,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { buildDockerfile, buildImage, pushImage } from '../../src/index.js';
-import { CI, HELLO, HELLO_LINE, cli, dockerRunning, requireTool, run, snapshot, tempDir } from '../helpers.js';
-import { registryAvailable, REGISTRY_BIN, startRegistry } from './registry-server.js';
+import { HELLO, HELLO_LINE, cli, dockerRunning, requireTool, run, snapshot, tempDir } from '../helpers.js';
+import { needRegistry, startRegistry } from './registry-server.js';
 
 const PREFIX = 'build-model'; // repositories and docker names carry the branch's name
 const AMD64 = { os: 'linux', architecture: 'amd64' };
 
-function needRegistry(t: TestContext): boolean {
-  if (registryAvailable()) return true;
-  if (CI) throw new Error(`${REGISTRY_BIN} is missing, and CI=true allows no skip (run ../shared/oracle/install-tools)`);
-  t.skip('docker-registry not installed');
-  return false;
-}
 
 /** An image of the hello binary at `dest`, pushed to `ref`; its only layer's digest. */
 async function pushHello(t: TestContext, dest: string, ref: string): Promise<string> {

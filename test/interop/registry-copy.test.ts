@@ -9,19 +9,13 @@ import { copyImage } from '../../src/copy.js';
 import { assembleIndex } from '../../src/image-index.js';
 import { Layout } from '../../src/layout.js';
 import { validate } from '../../src/validate.js';
-import { CI, HELLO, ROOT, requireTool, run, tempDir } from '../helpers.js';
-import { registryAvailable, REGISTRY_BIN, startProxy, startRegistry } from './registry-server.js';
+import { HELLO, ROOT, requireTool, run, tempDir } from '../helpers.js';
+import { needRegistry, startProxy, startRegistry } from './registry-server.js';
 
 const PREFIX = 'registry-copy-test';
 const AMD64 = { os: 'linux', architecture: 'amd64' };
 const ARM64 = { os: 'linux', architecture: 'arm64' };
 
-function needRegistry(t: TestContext): boolean {
-  if (registryAvailable()) return true;
-  if (CI) throw new Error(`${REGISTRY_BIN} is missing, and CI=true allows no skip (run ../shared/oracle/install-tools)`);
-  t.skip('docker-registry not installed');
-  return false;
-}
 
 /** A layout with an amd64 and an arm64 image and an index of both, tagged hello:multi. */
 async function multiLayout(t: TestContext): Promise<{ dir: string; index: string; amd: string; arm: string }> {

@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
-import { haveCommand, run, tempDir } from '../helpers.js';
+import { CI, haveCommand, run, tempDir } from '../helpers.js';
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 
@@ -235,4 +235,12 @@ export function forward(req: http.IncomingMessage, res: http.ServerResponse, tar
 
 export function registryAvailable(): boolean {
   return spawnSync('sh', ['-c', `test -x ${REGISTRY_BIN}`]).status === 0;
+}
+
+/** True when the registry can be started; otherwise the test skips, except under CI=true, where it fails. */
+export function needRegistry(t: TestContext): boolean {
+  if (registryAvailable()) return true;
+  if (CI) throw new Error(`${REGISTRY_BIN} is missing, and CI=true allows no skip (run ../shared/oracle/install-tools)`);
+  t.skip('docker-registry not installed');
+  return false;
 }

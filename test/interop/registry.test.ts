@@ -12,17 +12,11 @@ import { buildImage, Layout, MediaType, pullImage, pushImage, type PushEvent } f
 import { sha256 } from '../../src/digest.js';
 import { canonicalJson } from '../../src/json.js';
 import { BIN, CI, HELLO, HELLO_LINE, PODMAN_RUN, ROOT, cli, dockerRunning, execFileP, readJson, requireTool, run, runBin, snapshot, tempDir } from '../helpers.js';
-import { forward, registryAvailable, REGISTRY_BIN, startProxy, startRegistry, type RegistryServer } from './registry-server.js';
+import { forward, needRegistry, startProxy, startRegistry, type RegistryServer } from './registry-server.js';
 
 const PREFIX = 'registry-test'; // repositories and local names carry the branch's name
 const ORACLE = path.join(ROOT, '..', 'shared', 'oracle', 'check-layout');
 
-function needRegistry(t: TestContext): boolean {
-  if (registryAvailable()) return true;
-  if (CI) throw new Error(`${REGISTRY_BIN} is missing, and CI=true allows no skip (run ../shared/oracle/install-tools)`);
-  t.skip('docker-registry not installed');
-  return false;
-}
 
 async function helloLayout(t: TestContext, tag = 'hello:latest', extra?: { name: string; text: string }): Promise<string> {
   const dir = await tempDir(t, 'oci-pack-reg-layout-');

@@ -25,6 +25,12 @@ const realCliui = createRequire(yargsEntry).resolve('cliui');
 const LOCALES_FROM = 're(__dirname,"../locales")';
 const LOCALES_TO = 're(__dirname,"yargs-locales")';
 cpSync(join(dirname(yargsEntry), 'locales'), join(outDir, 'yargs-locales'), { recursive: true });
+// yargs guesses a version (which main.ts then sets) from the package.json found up from the main
+// module, or from the working directory when there is none (the bundle is not Node's main module):
+// every run listed the working directory and each one above it, and took the package.json of
+// whatever project the user was in. In the bundle it starts from the bundle: ours is found at once.
+const MAIN_FROM = 'mainFilename:null!==(se=null===(ee=null===require||void 0===require?void 0:require.main)||void 0===ee?void 0:ee.filename)&&void 0!==se?se:process.cwd()';
+const MAIN_TO = 'mainFilename:__filename';
 
 /** The bundle's own versions of the modules that, built by tsc, find files beside them at run time. */
 const seams = {
@@ -53,11 +59,25 @@ const seams = {
       resolveDir: root,
       loader: 'js',
     }));
+    // yargs requires node:assert (~4 ms of a run: assert loads inspect's colours, AssertionError and
+    // more) for two checks of how it is called: the real one is loaded only when a check fails.
+    b.onResolve({ filter: /^assert$/ }, (args) => (args.importer === yargsBuild ? { path: 'assert', namespace: 'seam' } : undefined));
+    b.onLoad({ filter: /^assert$/, namespace: 'seam' }, () => ({
+      contents: [
+        'exports.strictEqual = (a, b, m) => { if (!Object.is(a, b)) require("node:assert").strictEqual(a, b, m); };',
+        'exports.notStrictEqual = (a, b, m) => { if (Object.is(a, b)) require("node:assert").notStrictEqual(a, b, m); };',
+      ].join('\n'),
+      resolveDir: root,
+      loader: 'js',
+    }));
     b.onLoad({ filter: /[\\/]yargs[\\/]build[\\/]index\.cjs$/ }, (args) => {
       if (args.path !== yargsBuild) return undefined;
-      const text = readFileSync(args.path, 'utf8');
-      if (!text.includes(LOCALES_FROM)) throw new Error(`${args.path}: no ${LOCALES_FROM} (a new yargs?); see scripts/bundle-cli.mjs`);
-      return { contents: text.replace(LOCALES_FROM, LOCALES_TO), loader: 'js' };
+      let text = readFileSync(args.path, 'utf8');
+      for (const [from, to] of [[LOCALES_FROM, LOCALES_TO], [MAIN_FROM, MAIN_TO]]) {
+        if (!text.includes(from)) throw new Error(`${args.path}: no ${from} (a new yargs?); see scripts/bundle-cli.mjs`);
+        text = text.replace(from, to);
+      }
+      return { contents: text, loader: 'js' };
     });
   },
 };

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Ajv, ErrorObject } from 'ajv';
 import { UserError } from './errors.js';
 import { packageRoot } from './package.js';
+import { generatedValidators } from './schema-generated.js';
 
 export type SchemaName = 'oci-layout' | 'image-index' | 'image-manifest' | 'image-config'
   | 'content-descriptor' | 'docker-manifest' | 'docker-repositories';
@@ -24,9 +25,6 @@ export const SCHEMA_ID_BASE = 'https://oci-pack.dev/schemas/';
  * ["string","null"] type reports one error where an anyOf would report three.
  */
 export const AJV_OPTIONS = { allErrors: true, strict: true, allowUnionTypes: true, verbose: true } as const;
-
-/** The validators generated at build time, next to this module once built (see the build script). */
-const GENERATED = './schema-validators.cjs';
 
 /** How many problems a bug report (assertValid) lists before it only counts the rest. */
 const LISTED_PROBLEMS = 10;
@@ -85,12 +83,7 @@ function validatorFor(name: SchemaName): Validate {
 function loadValidators(): Map<SchemaName, Validate> {
   const require = createRequire(import.meta.url);
   const texts = SCHEMA_NAMES.map((name) => readFileSync(join(packageRoot(), 'schemas', `${name}.schema.json`), 'utf8'));
-  let generated: Partial<Record<SchemaName, Validate>> & { schemasDigest?: string } | undefined;
-  try {
-    generated = require(GENERATED) as typeof generated;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
-  }
+  const generated = generatedValidators() as Partial<Record<SchemaName, Validate>> & { schemasDigest?: string } | undefined;
   const out = new Map<SchemaName, Validate>();
   if (generated?.schemasDigest === schemasDigest(texts)) {
     for (const name of SCHEMA_NAMES) {

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// The oci-pack executable: runs the CLI and exits with its status, in this one place.
-import { installSignalHandlers, interrupted } from '../cleanup.js';
-import { main } from './main.js';
+// The oci-pack executable: runs the CLI from its bundle (src/cli/bundle.ts), or from the modules tsc
+// built when there is no bundle (a build by `tsc` alone).
+import { packageVersion } from '../package.js';
+import { loadBundle } from './bundle.js';
 
-// A signal undoes what the run started (staging folders, temp files, a layout it created) first.
-installSignalHandlers();
-const status = await main(process.argv.slice(2));
-// Stopped by a signal: its handler exits (128 + the signal) once the clean-up is done.
-if (interrupted()) await new Promise(() => undefined);
-process.exitCode = status;
-// stdout may still be draining to a pipe; exit once it has flushed.
-process.stdout.write('', () => process.exit(status));
+const argv = process.argv.slice(2);
+// Answered before the bundle is read: start-up time is all that --version costs (main agrees).
+if (argv.length === 1 && argv[0] === '--version') {
+  process.stdout.write(`${packageVersion()}\n`);
+} else {
+  const run = loadBundle()?.exports.run ?? (await import('./run.js')).run;
+  await run(argv);
+}

@@ -1,12 +1,11 @@
 // The command line: yargs parses, a command calls the library and prints; errors become one line
 // (user errors) or a stack (bugs), and the exit status is decided here and only here.
-import { Module, createRequire } from 'node:module';
 import type { Argv, CommandModule } from 'yargs';
-import type yargsFactory from 'yargs/yargs';
 import { isUserError, usageError } from '../errors.js';
 import { packageVersion } from '../package.js';
 import type { Io } from './io.js';
 import { processIo } from './io.js';
+import { loadYargs } from './load-yargs.js';
 
 export const EXIT_OK = 0;
 export const EXIT_USER = 1;
@@ -88,36 +87,6 @@ const COMMANDS: Readonly<Record<string, Load>> = {
 
 /** The names of the commands, as `oci-pack <name>` runs them. */
 export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
-
-/**
- * yargs' CommonJS build: its ESM build lays out help with cliui's ESM build, which cuts words at a
- * column's edge ("docke" / "r-save"); the CommonJS one wraps at spaces (wrap-ansi). yargs/yargs is
- * that build without the singleton instance yargs' main entry makes (and we would not use) as it
- * loads. yargs requires cliui (with wrap-ansi and ansi-styles) as it loads, to lay out help, ~15 ms
- * of every command; Node's require.cache is given a stand-in for it whose first call, when help is
- * shown, loads the real cliui.
- */
-function loadYargs(): typeof yargsFactory {
-  const require = createRequire(import.meta.url);
-  const entry = require.resolve('yargs/yargs');
-  const fromYargs = createRequire(entry);
-  const cliuiPath = fromYargs.resolve('cliui');
-  if (require.cache[cliuiPath] === undefined) {
-    let real: ((opts: unknown) => unknown) | undefined;
-    const standIn = new Module(cliuiPath);
-    standIn.filename = cliuiPath;
-    standIn.loaded = true;
-    standIn.exports = function cliui(opts: unknown): unknown {
-      if (!real) {
-        if (require.cache[cliuiPath] === standIn) delete require.cache[cliuiPath];
-        real = fromYargs('cliui') as (opts: unknown) => unknown;
-      }
-      return real(opts);
-    };
-    require.cache[cliuiPath] = standIn;
-  }
-  return require(entry) as typeof yargsFactory;
-}
 
 /**
  * yargs renders a command's whole help (cliui, wrap-ansi) as soon as its handler starts, only to

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { COMMAND_NAMES, skipHelpCache } from '../../src/cli/main.js';
 import type yargsModule from 'yargs';
-import { BIN, runBin, tempDir } from '../helpers.js';
+import { BUNDLE } from '../../src/cli/bundle.js';
+import { BIN, HELLO, runBin, tempDir } from '../helpers.js';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -29,37 +30,59 @@ test('--help lists every command without loading them', () => {
   for (const command of ['layout', 'to-docker', 'from-docker']) assert.match(help.stdout, new RegExp(`oci-pack ${command}`));
 });
 
-/** The CLI's own modules (dist/src/cli/*.js) a run of `args` loads, seen by a module hook in the child. */
-async function cliModulesLoaded(t: TestContext, args: string[]): Promise<{ status: number; loaded: string[] }> {
+/**
+ * The modules of the CLI bundle a run of `args` initialises, as the bundle names them
+ * ("dist/src/cli/gc.js", "node_modules/cliui/build/index.cjs"): each is a function of that name
+ * there, called once when the module is first needed; V8's coverage of the child counts the calls.
+ */
+async function bundleModulesRun(t: TestContext, args: string[]): Promise<{ status: number; run: string[] }> {
   const dir = await tempDir(t);
-  const hooks = path.join(dir, 'hooks.mjs');
-  await fs.writeFile(hooks, [
-    "import { writeSync } from 'node:fs';",
-    'export async function load(url, context, next) {',
-    "  const m = /\\/dist\\/src\\/cli\\/([^/]+)\\.js$/.exec(url);",
-    '  if (m) writeSync(2, `LOADED ${m[1]}\\n`);',
-    '  return next(url, context);',
-    '}',
-    '',
-  ].join('\n'));
-  const register = `import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hooks).href)});`;
-  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, BIN, ...args], { encoding: 'utf8', cwd: dir });
-  const loaded = [...r.stderr.matchAll(/^LOADED (\S+)$/gm)].map((m) => m[1]!).sort();
-  return { status: r.status ?? -1, loaded };
-}
-
-test('a run loads the module of the command it names and no other; --help and a typo load them all', async (t) => {
-  const gc = await cliModulesLoaded(t, ['gc', 'no-such-layout']);
-  assert.equal(gc.status, 1);
-  assert.deepEqual(gc.loaded, ['bin', 'gc', 'io', 'main']);
-  const untag = await cliModulesLoaded(t, ['untag', 'no-such-layout', 'x']);
-  assert.deepEqual(untag.loaded, ['bin', 'io', 'main', 'tag']);
-  for (const args of [['--help'], ['-q', 'gc', 'x'], ['layot', 'x']]) {
-    const all = await cliModulesLoaded(t, args);
-    for (const command of ['layout', 'to-docker', 'from-docker', 'gc', 'tag', 'copy', 'push', 'pull', 'login', 'validate', 'inspect', 'index-command']) {
-      assert.ok(all.loaded.includes(command), `${args.join(' ')}: ${command} not loaded (${all.loaded.join(' ')})`);
+  const coverage = path.join(dir, 'coverage');
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: dir, env: { ...process.env, NODE_V8_COVERAGE: coverage } });
+  const run = new Set<string>();
+  let sawBundle = false;
+  for (const name of await fs.readdir(coverage)) {
+    const report = JSON.parse(await fs.readFile(path.join(coverage, name), 'utf8')) as { result: { url: string; functions: { functionName: string; ranges: { count: number }[] }[] }[] };
+    for (const script of report.result) {
+      if (script.url !== pathToFileURL(BUNDLE).href && script.url !== BUNDLE) continue;
+      sawBundle = true;
+      for (const f of script.functions) {
+        if (/^(dist\/src|node_modules)\/.+\.c?js$/.test(f.functionName) && (f.ranges[0]?.count ?? 0) > 0) run.add(f.functionName);
+      }
     }
   }
+  assert.ok(sawBundle, `oci-pack ${args.join(' ')} did not run the bundle ${BUNDLE}`);
+  return { status: r.status ?? -1, run: [...run].sort() };
+}
+
+const COMMAND_MODULES = ['layout', 'to-docker', 'from-docker', 'gc', 'tag', 'copy', 'push', 'pull', 'login', 'validate', 'inspect', 'index-command'];
+
+/** The commands' modules (dist/src/cli/NAME.js) among them, by NAME. */
+const commandModules = (run: string[]): string[] => run.flatMap((m) => /^dist\/src\/cli\/([^/]+)\.js$/.exec(m)?.[1] ?? []).filter((m) => COMMAND_MODULES.includes(m));
+
+test('a run initialises the module of the command it names and no other; --help and a typo all of them', async (t) => {
+  const gc = await bundleModulesRun(t, ['gc', 'no-such-layout']);
+  assert.equal(gc.status, 1);
+  assert.deepEqual(commandModules(gc.run), ['gc']);
+  const untag = await bundleModulesRun(t, ['untag', 'no-such-layout', 'x']);
+  assert.deepEqual(commandModules(untag.run), ['tag']);
+  for (const args of [['--help'], ['-q', 'gc', 'x'], ['layot', 'x']]) {
+    const all = commandModules((await bundleModulesRun(t, args)).run);
+    for (const command of COMMAND_MODULES) {
+      assert.ok(all.includes(command), `${args.join(' ')}: ${command} not initialised (${all.join(' ')})`);
+    }
+  }
+});
+
+test('the bundle\'s command run initialises no help layout (cliui, wrap-ansi, ansi-styles) until help is shown', async (t) => {
+  const helpLayout = (run: string[]): string[] => run.filter((m) => /^node_modules\/(cliui|wrap-ansi|ansi-styles)\//.test(m));
+  const layout = await bundleModulesRun(t, ['layout', 'out', '--add', `${HELLO}:/hello`, '--cmd', '/hello', '-q']);
+  assert.equal(layout.status, 0);
+  assert.ok(layout.run.includes('node_modules/yargs/build/index.cjs'), layout.run.join(' '));
+  assert.deepEqual(helpLayout(layout.run), []);
+  const help = await bundleModulesRun(t, ['gc', '--help']);
+  assert.equal(help.status, 0);
+  assert.ok(helpLayout(help.run).some((m) => m.startsWith('node_modules/wrap-ansi/')), help.run.join(' '));
 });
 
 test('each command name runs its own command, and --help lists every one', () => {

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { HELLO, ROOT, readJson, requireTool, run, tempDir } from '../helpers.js';
 
 test('npm pack, installed as a dependency: --version is ours, LICENSE and the sources the maps name ship, no install script', { timeout: 600_000 }, async (t) => {
@@ -28,6 +29,10 @@ test('npm pack, installed as a dependency: --version is ours, LICENSE and the so
     const map = (await readJson(file)) as { sources: string[] };
     for (const s of map.sources) await fs.access(path.resolve(path.dirname(file), s));
   }
+  // The CLI bundle ships with its code cache, and V8 takes it (same Node as the build here).
+  const bundle = pathToFileURL(path.join(installed, 'dist', 'src', 'cli', 'bundle.js')).href;
+  const cached = await run(process.execPath, ['--input-type=module', '-e', `const { loadBundle } = await import(${JSON.stringify(bundle)}); process.stdout.write(String(loadBundle().cached));`], { cwd: project });
+  assert.equal(cached, 'true');
   const digest = (await run('npx', ['--no-install', 'oci-pack', 'layout', 'out', '--add', `${HELLO}:/hello`, '--cmd', '/hello', '--tag', 'hello:latest'], { cwd: project })).trim();
   assert.match(digest, /^sha256:[a-f0-9]{64}$/);
 });

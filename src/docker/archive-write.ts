@@ -5,7 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable, type Transform, type Writable } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestHex, type Digest } from '../digest.js';
 import { MediaType, type Descriptor } from '../descriptor.js';
@@ -21,7 +21,7 @@ import { onInterrupt } from '../cleanup.js';
 import { counting } from '../streams.js';
 import { entryHeader, tarStream, writeArchiveFile } from '../tar.js';
 import { legacyLayers } from './legacy.js';
-import { measureLayer, openUncompressed, PositionalWriter, writeAt, type MeasuredLayer } from './layers.js';
+import { measureLayer, openUncompressed, writeAt, type LayerFile, type MeasuredLayer } from './layers.js';
 
 export type DockerArchiveFormat = 'v1' | 'oci';
 
@@ -110,7 +110,7 @@ interface LayerJob {
 }
 
 /** One layer verified (into `sink`, when given), with its progress told as it goes. */
-async function verifyLayer(job: LayerJob, emit: (e: DockerArchiveEvent) => void, sink?: string | Writable): Promise<MeasuredLayer> {
+async function verifyLayer(job: LayerJob, emit: (e: DockerArchiveEvent) => void, sink?: string | LayerFile): Promise<MeasuredLayer> {
   const total = job.layer.descriptor.size;
   emit({ type: 'layer-measure', layer: job.where, bytes: 0, total });
   const layer = await measureLayer(job.layer, job.where, sink, (bytes) => emit({ type: 'layer-measure', layer: job.where, bytes, total }));
@@ -415,7 +415,7 @@ async function writeLegacyInPlace(
         size = m.size;
       } else {
         ahead.set(index, Promise.resolve(undefined as unknown as MeasuredLayer));
-        const m = await tracked(verifyLayer(item, emit, new PositionalWriter(out, at, output)));
+        const m = await tracked(verifyLayer(item, emit, { handle: out, position: at, name: output }));
         size = m.size;
       }
       const header = entryHeader(streamEntry(item.path, size, () => Readable.from([])));

@@ -36,6 +36,8 @@ export interface LayerFile {
   handle: FileHandle;
   position: number;
   name: string;
+  /** Told of each write once it is done (how many bytes). */
+  wrote?: (bytes: number) => void;
 }
 
 /**
@@ -160,10 +162,12 @@ class LayerTap extends Writable {
     const { handle, name } = this.file;
     const full = this.buffer;
     const at = this.position;
-    this.position += this.used;
-    this.writing = writeAt(handle, full.subarray(0, this.used), at).then(
+    const length = this.used;
+    this.position += length;
+    this.writing = writeAt(handle, full.subarray(0, length), at).then(
       () => {
         this.spare = full;
+        this.file?.wrote?.(length);
       },
       (err: unknown) => {
         throw fileError(name, err);

@@ -117,6 +117,8 @@ class LayerTap extends Writable {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     queueMicrotask(() => {
+      // Destroyed meanwhile (the pipeline failed): the file may be closing, nothing more is written.
+      if (this.destroyed) return cb();
       try {
         this.hash.update(chunk);
         this.size += chunk.length;

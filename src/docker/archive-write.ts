@@ -5,7 +5,7 @@ import type { FileHandle } from 'node:fs/promises';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable, type Transform, type Writable } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { digestHex, type Digest } from '../digest.js';
 import { MediaType, type Descriptor } from '../descriptor.js';
@@ -18,10 +18,11 @@ import { familiarName, fullName, repositoryName, type DockerRef } from '../ref.j
 import { assertValid } from '../schema.js';
 import { removeStaleTemps, syncDir, tempPath } from '../store.js';
 import { onInterrupt } from '../cleanup.js';
+import { WriteBehind } from '../write-behind.js';
 import { counting } from '../streams.js';
 import { entryHeader, tarStream, writeArchiveFile } from '../tar.js';
 import { legacyLayers } from './legacy.js';
-import { measureLayer, openUncompressed, PositionalWriter, writeAt, type MeasuredLayer } from './layers.js';
+import { measureLayer, openUncompressed, writeAt, type LayerFile, type MeasuredLayer } from './layers.js';
 
 export type DockerArchiveFormat = 'v1' | 'oci';
 
@@ -110,7 +111,7 @@ interface LayerJob {
 }
 
 /** One layer verified (into `sink`, when given), with its progress told as it goes. */
-async function verifyLayer(job: LayerJob, emit: (e: DockerArchiveEvent) => void, sink?: string | Writable): Promise<MeasuredLayer> {
+async function verifyLayer(job: LayerJob, emit: (e: DockerArchiveEvent) => void, sink?: string | LayerFile): Promise<MeasuredLayer> {
   const total = job.layer.descriptor.size;
   emit({ type: 'layer-measure', layer: job.where, bytes: 0, total });
   const layer = await measureLayer(job.layer, job.where, sink, (bytes) => emit({ type: 'layer-measure', layer: job.where, bytes, total }));
@@ -335,6 +336,7 @@ async function writeLegacyInPlace(
   const tmp = tempPath(dir);
   const forget = onInterrupt(() => fs.rm(tmp, { force: true }));
   let handle: FileHandle | undefined;
+  let behind: WriteBehind | undefined;
   // The slots a reader-ahead took, from the last one back, spooled: [slot index] → its layer.
   const ahead = new Map<number, Promise<MeasuredLayer>>();
   let next = 0;
@@ -374,6 +376,8 @@ async function writeLegacyInPlace(
     // Read as well as written: a layer past 8 GiB is moved up in place to make room for its PAX header.
     handle = await fs.open(tmp, 'wx+', 0o644);
     const out = handle;
+    behind = new WriteBehind(out);
+    const wrote = behind.wrote.bind(behind);
     let position = 0;
     let pending: Buffer[] = [];
     let pendingLength = 0;
@@ -410,12 +414,13 @@ async function writeLegacyInPlace(
         for await (const chunk of createReadStream(m.file!, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
           await writeAt(out, chunk, to);
           to += chunk.length;
+          wrote(chunk.length);
         }
         await fs.rm(m.file!, { force: true });
         size = m.size;
       } else {
         ahead.set(index, Promise.resolve(undefined as unknown as MeasuredLayer));
-        const m = await tracked(verifyLayer(item, emit, new PositionalWriter(out, at, output)));
+        const m = await tracked(verifyLayer(item, emit, { handle: out, position: at, name: output, wrote }));
         size = m.size;
       }
       const header = entryHeader(streamEntry(item.path, size, () => Readable.from([])));
@@ -430,7 +435,7 @@ async function writeLegacyInPlace(
     // With no reader ahead (concurrency 1), the blobs no slot read are verified now.
     await tracked(verifyOthers());
     await readersDone;
-    await out.sync();
+    await behind.sync();
     await out.close();
     handle = undefined;
     await fs.rename(tmp, output);
@@ -438,6 +443,7 @@ async function writeLegacyInPlace(
   } catch (err) {
     stop = true;
     await Promise.allSettled(readers);
+    await behind?.settle();
     await handle?.close().catch(() => undefined);
     await fs.rm(tmp, { force: true });
     if (err instanceof UserError || (typeof err === 'object' && err !== null && fromLayers.has(err))) throw err;

@@ -1,6 +1,5 @@
 // A check of a layer tar's framing, run as its bytes stream past: headers with valid checksums,
 // data that is all there, and the end-of-archive marker that umoci 0.4.7's `insert` leaves out.
-import { Writable } from 'node:stream';
 import { UserError } from '../errors.js';
 import { MAX_PAX_BYTES } from '../limits.js';
 
@@ -11,10 +10,10 @@ const HEADER_ONLY = new Set(['1', '2', '3', '4', '5', '6']);
 type State = 'header' | 'data' | 'end';
 
 /**
- * A sink that follows the tar structure of the bytes written to it and fails at its end when the
- * archive is not whole: truncated inside an entry, or missing the zero block that ends it.
+ * Follows the tar structure of the bytes given to it, and at their end says whether the archive
+ * was whole: not truncated inside an entry, nor missing the zero block that ends it.
  */
-export class TarFraming extends Writable {
+export class TarFraming {
   private state: State = 'header';
   private header = Buffer.alloc(BLOCK);
   private headerFill = 0;
@@ -28,35 +27,26 @@ export class TarFraming extends Writable {
   private paxSize: number | undefined;
   private paxDataLeft = 0;
 
-  constructor(private readonly where: string) {
-    super();
-  }
+  constructor(private readonly where: string) {}
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    try {
-      this.consume(chunk);
-      cb();
-    } catch (err) {
-      cb(err as Error);
-    }
-  }
-
-  override _final(cb: (err?: Error | null) => void): void {
-    if (this.state === 'end') return cb();
+  /** Why the bytes seen so far are not a whole tar, or undefined when they are. */
+  incomplete(): UserError | undefined {
+    if (this.state === 'end') return undefined;
     const umoci = "umoci 0.4.7's `insert` writes layers like this (umoci #436): rebuild the image (e.g. with `umoci repack`) and convert again";
     if (this.state === 'header' && this.headerFill === 0) {
-      return cb(new UserError(`${this.where}: the layer tar ends after ${this.entries} entries without its end-of-archive marker (zero blocks); ${umoci}`, 'ELAYOUT'));
+      return new UserError(`${this.where}: the layer tar ends after ${this.entries} entries without its end-of-archive marker (zero blocks); ${umoci}`, 'ELAYOUT');
     }
     if (this.state === 'data' && this.remaining <= this.padding) {
-      return cb(new UserError(
+      return new UserError(
         `${this.where}: the layer tar stops right after the data of entry ${this.entries}, with neither the padding to a whole block nor the end-of-archive marker; ${umoci}`,
         'ELAYOUT',
-      ));
+      );
     }
-    cb(new UserError(`${this.where}: the layer tar is truncated: it ends inside entry ${this.entries + (this.state === 'data' ? 0 : 1)} (at byte ${this.offset})`, 'ELAYOUT'));
+    return new UserError(`${this.where}: the layer tar is truncated: it ends inside entry ${this.entries + (this.state === 'data' ? 0 : 1)} (at byte ${this.offset})`, 'ELAYOUT');
   }
 
-  private consume(chunk: Buffer): void {
+  /** Follow these bytes, as a write would; throws when they break the tar's structure. */
+  consume(chunk: Buffer): void {
     let at = 0;
     while (at < chunk.length && this.state !== 'end') {
       if (this.state === 'header') {

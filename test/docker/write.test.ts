@@ -70,6 +70,28 @@ test('the same layout gives byte-identical archives, to a file and to a stream',
   assert.deepEqual((await fs.readdir(dir)).sort(), ['a-oci.tar', 'a-v1.tar', 'b-oci.tar', 'b-v1.tar', 'out'], 'no temporary file is left');
 });
 
+test('v1: layers of several MiB (many writes each, one spooled ahead) come out byte for byte, to a file as to a stream', async (t) => {
+  const dir = await tempDir(t);
+  const layout = path.join(dir, 'out');
+  // Not a multiple of the 1 MiB write buffer, half incompressible: every chunk size and the last, partial write.
+  const noise = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (Math.imul(i + seed, 2654435761) >>> 13) & 0xff));
+  const layers = [
+    await layerTar({ 'a.bin': noise(3 * 1024 * 1024 + 4321, 1).toString('latin1'), 'a.txt': 'text '.repeat(300_000) }),
+    await layerTar({ 'b.bin': noise(2 * 1024 * 1024 + 17, 2).toString('latin1'), 'b.txt': 'more '.repeat(500_000) }),
+  ];
+  await handImage(layout, { layers, tags: ['big:1'] });
+  const file = path.join(dir, 'a.tar');
+  await writeDockerArchive(layout, file);
+  const stream = new PassThrough();
+  const [bytes] = await Promise.all([collect(stream), writeDockerArchive(layout, stream)]);
+  assert.ok((await fs.readFile(file)).equals(bytes), 'the same archive to a file and to a stream');
+  const entries = await archiveEntries(file);
+  const manifest = json(entries, 'manifest.json') as { Layers: string[] }[];
+  const stored = manifest[0]!.Layers.map((name) => entries.get(name) as Buffer);
+  assert.equal(stored.length, 2);
+  stored.forEach((got, i) => assert.ok(got.equals(layers[i]!), `layer ${i} byte for byte (${got.length} of ${layers[i]!.length} bytes)`));
+});
+
 test('v1: a layer shared by two images is stored once; the other copy is a relative symlink', async (t) => {
   const dir = await tempDir(t);
   const layout = path.join(dir, 'out');

@@ -141,7 +141,8 @@ export function tarStream(entries: AsyncIterable<Entry>, opts: TarStreamOptions 
  * through every later stage) per 512-byte header would cost more than the bytes themselves.
  */
 class ChunkWriter {
-  private chunk = Buffer.allocUnsafe(CHUNK);
+  // Zeroed when made, and never reused once pushed: headers and padding need no filling of their own.
+  private chunk = Buffer.alloc(CHUNK);
   private used = 0;
 
   constructor(
@@ -164,7 +165,6 @@ class ChunkWriter {
   block(): { buf: Buffer; at: number } {
     if (this.used + BLOCK > CHUNK) this.flush();
     const at = this.used;
-    this.chunk.fill(0, at, at + BLOCK);
     this.used += BLOCK;
     return { buf: this.chunk, at };
   }
@@ -173,7 +173,6 @@ class ChunkWriter {
     while (n > 0) {
       if (this.used === CHUNK) this.flush();
       const take = Math.min(n, CHUNK - this.used);
-      this.chunk.fill(0, this.used, this.used + take);
       this.used += take;
       n -= take;
     }
@@ -210,7 +209,7 @@ class ChunkWriter {
   flush(): void {
     if (this.used === 0 || this.out.destroyed) return;
     this.out.push(this.chunk.subarray(0, this.used));
-    this.chunk = Buffer.allocUnsafe(CHUNK);
+    this.chunk = Buffer.alloc(CHUNK);
     this.used = 0;
   }
 }
@@ -458,6 +457,8 @@ function writePaxBlock({ buf, at }: { buf: Buffer; at: number }, size: number): 
   block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
 }
 
+const USTAR_MAGIC = Buffer.from('ustar\x0000', 'latin1');
+
 /** Encodes a header into a zeroed block. */
 function encodeHeader({ buf, at }: { buf: Buffer; at: number }, h: UstarHeader): void {
   let name = h.name;
@@ -471,7 +472,7 @@ function encodeHeader({ buf, at }: { buf: Buffer; at: number }, h: UstarHeader):
   octal(buf, at + 100, h.mode & 0o7777, 6);
   octal(buf, at + 108, h.uid, 6);
   octal(buf, at + 116, h.gid, 6);
-  if (h.size.toString(8).length > 11) {
+  if (h.size > USTAR_MAX_SIZE) {
     // base-256: a leading 0x80, then the number big-endian in the other 11 bytes.
     let n = h.size;
     buf[at + 124] = 0x80;
@@ -485,7 +486,7 @@ function encodeHeader({ buf, at }: { buf: Buffer; at: number }, h: UstarHeader):
   octal(buf, at + 136, h.mtime, 11);
   buf[at + 156] = 0x30 + h.typeflag;
   if (h.linkname) buf.write(h.linkname, at + 157, 'latin1');
-  buf.write('ustar\x0000', at + 257, 'latin1');
+  USTAR_MAGIC.copy(buf, at + 257);
   if (h.uname) buf.write(h.uname, at + 265, 'latin1');
   if (h.gname) buf.write(h.gname, at + 297, 'latin1');
   octal(buf, at + 329, h.devmajor, 6);
@@ -498,10 +499,21 @@ function encodeHeader({ buf, at }: { buf: Buffer; at: number }, h: UstarHeader):
   octal(buf, at + 148, sum, 6);
 }
 
-/** `digits` octal digits (all 7s when the value is larger) and a space. */
+/**
+ * `digits` octal digits (all 7s when the value is larger) and a space, byte by byte: a string per
+ * field cost more than the rest of a header on trees of small files.
+ */
 function octal(buf: Buffer, offset: number, value: number, digits: number): void {
-  const text = value.toString(8);
-  buf.write(text.length > digits ? `${'7'.repeat(digits)} ` : `${text.padStart(digits, '0')} `, offset, 'latin1');
+  buf[offset + digits] = 0x20;
+  if (value >= 8 ** digits) {
+    buf.fill(0x37, offset, offset + digits);
+    return;
+  }
+  let n = value;
+  for (let i = offset + digits - 1; i >= offset; i--) {
+    buf[i] = 0x30 + (n % 8);
+    n = Math.floor(n / 8);
+  }
 }
 
 /** "LEN key=value\n", where the value is raw bytes and LEN counts the bytes of the whole record. */

@@ -51,7 +51,7 @@ export interface HostOptions {
  * writer, hash and store instead of between them. Small trees, the most common, do without the
  * worker's start-up (~30 ms).
  */
-const HANDOFF_ENTRIES = 2000;
+export const HANDOFF_ENTRIES = 2000;
 /** The worker reads files up to this size whole; larger ones stream on the main thread. */
 const WORKER_READ_MAX = READ_AHEAD_FILE_MAX;
 /**

@@ -295,7 +295,6 @@ function changedSize(entry: Entry, got: string): UserError {
 function tarHeader(entry: Entry): { header: UstarHeader; pax: PaxRecord[] } {
   checkEntry(entry);
   const pax: PaxRecord[] = [];
-  const utf8 = (s: string) => Buffer.from(s, 'utf8');
 
   const isDir = entry.type === 'directory';
   const name = entry.path === '' ? './' : isDir ? `${entry.path}/` : entry.path;
@@ -340,7 +339,7 @@ function tarHeader(entry: Entry): { header: UstarHeader; pax: PaxRecord[] } {
     throw new UserError(`/${entry.path}: device numbers ${devmajor},${devminor} do not fit in a tar header`);
   }
 
-  const xattrs = entry.xattrs && entry.xattrs.size > 0 ? [...entry.xattrs].sort(([a], [b]) => compareNames(a, b)) : [];
+  const xattrs = entry.xattrs && entry.xattrs.size > 0 ? [...entry.xattrs].sort(([a], [b]) => compareNames(a, b)) : NO_XATTRS;
   for (const [key, value] of xattrs) {
     if (key === '' || key.includes('=') || key.includes('\0')) {
       throw new UserError(`/${entry.path}: extended attribute name ${JSON.stringify(key)} cannot be stored in a tar PAX record`);
@@ -365,38 +364,53 @@ function tarHeader(entry: Entry): { header: UstarHeader; pax: PaxRecord[] } {
   return { header, pax };
 }
 
+function utf8(s: string): Buffer {
+  return Buffer.from(s, 'utf8');
+}
+
+const NO_XATTRS: ReadonlyArray<[string, Buffer]> = [];
+
 const UNCLEAN_PATH = /(?:^|\/)(?:\.\.?)?(?:\/|$)/;
 
 /** Entries that break the Entry contract are bugs of the source that made them. */
 function checkEntry(entry: Entry): void {
-  const bad = (why: string): never => {
-    throw new Error(`tar writer: entry ${JSON.stringify(entry.path)}: ${why}`);
-  };
-  if (!(entry.type in TYPEFLAGS)) bad(`unknown type ${String(entry.type)}`);
+  if (!(entry.type in TYPEFLAGS)) bad(entry, `unknown type ${String(entry.type)}`);
   // What cleanPath would change: an empty, "." or ".." component (a leading, trailing or double "/").
-  if (entry.path !== '' && UNCLEAN_PATH.test(entry.path)) bad('not a clean relative path');
-  if (entry.path.includes('\0')) bad('NUL in path');
-  if (entry.path === '' && entry.type !== 'directory') bad('the root must be a directory');
-  if (!Number.isInteger(entry.mode) || entry.mode < 0 || entry.mode > 0o7777) bad(`mode ${entry.mode} is not within 0..07777`);
-  for (const [field, value] of [['uid', entry.uid], ['gid', entry.gid], ['size', entry.size]] as const) {
-    if (!Number.isSafeInteger(value) || value < 0) bad(`${field} ${value} is not a whole number`);
-  }
-  if (!Number.isSafeInteger(entry.mtime)) bad(`mtime ${entry.mtime} is not a whole number of seconds`);
-  if (entry.type !== 'file' && entry.size !== 0) bad(`a ${entry.type} has size ${entry.size}`);
-  if (entry.type === 'file' && entry.size > 0 && !entry.open) bad('a file with data has no open()');
+  if (entry.path !== '' && UNCLEAN_PATH.test(entry.path)) bad(entry, 'not a clean relative path');
+  if (entry.path.includes('\0')) bad(entry, 'NUL in path');
+  if (entry.path === '' && entry.type !== 'directory') bad(entry, 'the root must be a directory');
+  if (!Number.isInteger(entry.mode) || entry.mode < 0 || entry.mode > 0o7777) bad(entry, `mode ${entry.mode} is not within 0..07777`);
+  // Field by field, with nothing made per entry: this runs for every entry of every layer.
+  wholeNumber(entry, 'uid', entry.uid);
+  wholeNumber(entry, 'gid', entry.gid);
+  wholeNumber(entry, 'size', entry.size);
+  if (!Number.isSafeInteger(entry.mtime)) bad(entry, `mtime ${entry.mtime} is not a whole number of seconds`);
+  if (entry.type !== 'file' && entry.size !== 0) bad(entry, `a ${entry.type} has size ${entry.size}`);
+  if (entry.type === 'file' && entry.size > 0 && !entry.open) bad(entry, 'a file with data has no open()');
   if (entry.type === 'symlink' || entry.type === 'link') {
-    if (typeof entry.linkname !== 'string' || entry.linkname.includes('\0')) bad('missing or invalid link target');
+    if (typeof entry.linkname !== 'string' || entry.linkname.includes('\0')) bad(entry, 'missing or invalid link target');
   }
   if (entry.type === 'link' && (entry.linkname === '' || cleanPath(entry.linkname!) !== entry.linkname)) {
-    bad('a hard link target must be a clean image path');
+    bad(entry, 'a hard link target must be a clean image path');
   }
-  for (const n of [entry.devmajor, entry.devminor]) {
-    if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) bad(`device number ${n} is not a whole number`);
-  }
+  deviceNumber(entry, entry.devmajor);
+  deviceNumber(entry, entry.devminor);
+}
+
+function bad(entry: Entry, why: string): never {
+  throw new Error(`tar writer: entry ${JSON.stringify(entry.path)}: ${why}`);
+}
+
+function wholeNumber(entry: Entry, field: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) bad(entry, `${field} ${value} is not a whole number`);
+}
+
+function deviceNumber(entry: Entry, n: number | undefined): void {
+  if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) bad(entry, `device number ${n} is not a whole number`);
 }
 
 function isAscii(s: string): boolean {
-  return /^[\x01-\x7f]*$/.test(s);
+  return s === '' || /^[\x01-\x7f]*$/.test(s);
 }
 
 /** Whether `name` fits the ustar name and prefix fields, split as encodeHeader splits it. */

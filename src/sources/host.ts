@@ -174,11 +174,15 @@ class WorkerWalk {
 
   /** The next batch of entries; undefined at the end of the walk. */
   async next(): Promise<Entry[] | undefined> {
+    // The worker keeps the process alive only while a batch is awaited: a walk its consumer
+    // dropped without return() (a bug elsewhere) must not hold the process open.
+    if (this.queue.length === 0) this.worker.ref();
     while (this.queue.length === 0) {
       if (this.failure !== undefined) throw this.failure;
       if (this.exited) throw new Error('host walk: the worker stopped before the end of the walk');
       await new Promise<void>((resolve) => { this.wake = resolve; });
     }
+    this.worker.unref();
     const m = this.queue.shift()!;
     if ('done' in m) return undefined;
     if ('error' in m) throw revive(m.error);

@@ -183,4 +183,14 @@ test('past the hand-off: a FIFO deep in the tree is refused naming it; a consume
     assert.ok(e.path.startsWith('t'));
   }
   assert.equal(n, HANDOFF_ENTRIES + 300);
+  // A walk dropped without return() (a consumer's bug) does not keep the process alive: its
+  // worker holds the event loop only while a batch is awaited.
+  const host = new URL('../../src/sources/host.js', import.meta.url).href;
+  const script = `import { hostEntries } from ${JSON.stringify(host)};
+    const it = hostEntries(${JSON.stringify(src)}, 't')[Symbol.asyncIterator]();
+    for (let i = 0; i < ${HANDOFF_ENTRIES + 300}; i++) await it.next();
+    console.log('dropped');`;
+  const file = path.join(base, 'drop.mjs');
+  await fs.writeFile(file, script);
+  assert.equal(await run(process.execPath, [file], { timeout: 30_000 }), 'dropped\n');
 });

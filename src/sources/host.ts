@@ -5,11 +5,9 @@ import * as fsc from 'node:fs';
 import { createReadStream, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { Worker } from 'node:worker_threads';
-import { UserError, fileError, prefixError } from '../errors.js';
+import { fileError, prefixError } from '../errors.js';
 import { openWhole, type Entry } from '../entries.js';
 import { READ_FLAGS, foundAt, frame, readWholeSync, step, type Exclude, type Found, type Frame } from './walk.js';
-import { FIELDS, TYPES, type WalkJob, type WalkMessage } from './walk-worker.js';
 
 /**
  * Files up to this size are read with synchronous calls as the walk reaches them. On a tree of
@@ -45,27 +43,6 @@ export interface HostOptions {
 }
 
 /**
- * A tree walked past this many entries on the main thread goes on in a worker thread (when there
- * is no `exclude`, a function a worker cannot be given): there the system calls of the walk (an
- * lstat, open, read and close per small file, ~2 s for 100,000 files here) run beside the tar
- * writer, hash and store instead of between them. Small trees, the most common, do without the
- * worker's start-up (~30 ms).
- */
-export const HANDOFF_ENTRIES = 2000;
-/** The worker reads files up to this size whole; larger ones stream on the main thread. */
-const WORKER_READ_MAX = READ_AHEAD_FILE_MAX;
-/**
- * What the worker sends at once (a batch ends at 256 entries or once it holds 1 MiB of data), and
- * how many batches it may be ahead: with the one being read and the one being written, ~9 MiB of
- * data at most. Batches of 2 MiB grew the process by 50 MB (rootfs workload).
- */
-const WORKER_BATCH_ENTRIES = 256;
-const WORKER_BATCH_BYTES = 1024 * 1024;
-/** The tar writer passes data this large on as it is (tar.ts PASS_THROUGH): such files have a buffer of their own. */
-const WORKER_SHARE_MAX = 16 * 1024;
-const WORKER_AHEAD_BATCHES = 4;
-
-/**
  * Entries for `src` placed at the image path `dest`: a file becomes `dest`; a directory becomes
  * `dest` (with the directory's own metadata) followed by its tree beneath `dest`.
  */
@@ -88,24 +65,13 @@ export async function* hostEntries(src: string, dest: string, opts: HostOptions 
   const root = path.join(src);
   const stack: Frame[] = [frame(root.endsWith('/') ? root.slice(0, -1) || '/' : root, dest, where)];
   const ahead: Array<{ entry: Entry; bytes: number }> = [{ entry: top, bytes: 0 }];
-  const state = { bytes: 0, found: 0 };
+  const state = { bytes: 0 };
   for (;;) {
-    if (state.found >= HANDOFF_ENTRIES && !opts.exclude && stack.length > 0) break;
     fillAhead(stack, ahead, state, where, links, opts.exclude);
     const item = ahead.shift();
     if (!item) return;
     state.bytes -= item.bytes;
     yield item.entry;
-  }
-  for (const item of ahead) yield item.entry;
-  // Batches from the worker, yielded here rather than behind a yield* (see above).
-  const worker = new WorkerWalk(stack, where, links);
-  try {
-    for (let batch = await worker.next(); batch; batch = await worker.next()) {
-      for (const entry of batch) yield entry;
-    }
-  } finally {
-    worker.stop();
   }
 }
 
@@ -116,7 +82,7 @@ export async function* hostEntries(src: string, dest: string, opts: HostOptions 
 function fillAhead(
   stack: Frame[],
   ahead: Array<{ entry: Entry; bytes: number }>,
-  state: { bytes: number; found: number },
+  state: { bytes: number },
   where: string,
   links: Map<string, string>,
   exclude: Exclude | undefined,
@@ -124,111 +90,10 @@ function fillAhead(
   while (ahead.length < READ_AHEAD_ENTRIES && state.bytes < READ_AHEAD_BYTES) {
     const found = step(stack, where, exclude);
     if (!found) return;
-    state.found++;
     const item = prefetch(entryFor(found, where, links));
     ahead.push(item);
     state.bytes += item.bytes;
   }
-}
-
-/** The rest of a walk (`stack`), in a worker thread: see HANDOFF_ENTRIES. */
-class WorkerWalk {
-  private readonly credits = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
-  private readonly worker: Worker;
-  private readonly queue: WalkMessage[] = [];
-  private failure: unknown;
-  private exited = false;
-  private wake: (() => void) | undefined;
-
-  constructor(
-    stack: Frame[],
-    private readonly where: string,
-    private readonly links: Map<string, string>,
-  ) {
-    this.credits[0] = WORKER_AHEAD_BATCHES;
-    const job: WalkJob = { stack, where, credits: this.credits, readMax: WORKER_READ_MAX, batchEntries: WORKER_BATCH_ENTRIES, batchBytes: WORKER_BATCH_BYTES, shareMax: WORKER_SHARE_MAX };
-    this.worker = new Worker(new URL('./walk-worker.js', import.meta.url), {
-      workerData: job,
-      // It allocates little that lives: a small young generation keeps the process's memory down.
-      resourceLimits: { maxYoungGenerationSizeMb: 4 },
-    });
-    this.worker.on('message', (m: WalkMessage) => {
-      this.queue.push(m);
-      this.nudge();
-    });
-    this.worker.on('error', (err) => {
-      this.failure ??= err;
-      this.nudge();
-    });
-    this.worker.on('exit', () => {
-      this.exited = true;
-      this.nudge();
-    });
-  }
-
-  private nudge(): void {
-    const resolve = this.wake;
-    this.wake = undefined;
-    resolve?.();
-  }
-
-  /** The next batch of entries; undefined at the end of the walk. */
-  async next(): Promise<Entry[] | undefined> {
-    // The worker keeps the process alive only while a batch is awaited: a walk its consumer
-    // dropped without return() (a bug elsewhere) must not hold the process open.
-    if (this.queue.length === 0) this.worker.ref();
-    while (this.queue.length === 0) {
-      if (this.failure !== undefined) throw this.failure;
-      if (this.exited) throw new Error('host walk: the worker stopped before the end of the walk');
-      await new Promise<void>((resolve) => { this.wake = resolve; });
-    }
-    this.worker.unref();
-    const m = this.queue.shift()!;
-    if ('done' in m) return undefined;
-    if ('error' in m) throw revive(m.error);
-    Atomics.add(this.credits, 0, 1);
-    Atomics.notify(this.credits, 0);
-    const { count, meta } = m.batch;
-    const strings = m.batch.strings.split('\0');
-    const data = Buffer.from(m.batch.data);
-    const files = m.batch.files;
-    const out = new Array<Entry>(count);
-    for (let i = 0; i < count; i++) {
-      const f = i * FIELDS;
-      const type = TYPES[meta[f]!]!;
-      const extra = strings[3 * i + 2]!;
-      const found: Found = {
-        hostPath: strings[3 * i]!,
-        imagePath: strings[3 * i + 1]!,
-        type,
-        mode: meta[f + 1]!,
-        uid: meta[f + 2]!,
-        gid: meta[f + 3]!,
-        mtime: meta[f + 4]!,
-        size: meta[f + 5]!,
-      };
-      if (type === 'symlink') found.linkname = extra;
-      else if (extra !== '') found.linkKey = extra;
-      const at = meta[f + 6]!;
-      const own = meta[f + 8]!;
-      const bytes = at < 0 ? undefined : own < 0 ? data.subarray(at, at + meta[f + 7]!) : Buffer.from(files[own]!, at, meta[f + 7]!);
-      out[i] = entryFor(found, this.where, this.links, bytes);
-    }
-    return out;
-  }
-
-  /** Stops the worker, wherever it is. */
-  stop(): void {
-    Atomics.store(this.credits, 1, 1);
-    Atomics.notify(this.credits, 0);
-    if (!this.exited) void this.worker.terminate();
-  }
-}
-
-/** An error of the worker's walk as it was thrown there. */
-function revive(e: Extract<WalkMessage, { error: unknown }>['error']): Error {
-  if (e.user) return new UserError(e.message, e.code as UserError['code']);
-  return Object.assign(new Error(e.message), e.code ? { code: e.code } : {}, e.syscall ? { syscall: e.syscall } : {}, e.path ? { path: e.path } : {});
 }
 
 /** How to read a mid-sized file's entry in one go (open, one read, close: no stream). */
@@ -274,8 +139,8 @@ function readSmall(hostPath: string, size: number, where: string): Promise<Buffe
   });
 }
 
-/** The entry of what the walk found; `data`: the file's contents, read already. */
-function entryFor(found: Found, where: string, links: Map<string, string>, data?: Buffer): Entry {
+/** The entry of what the walk found. */
+function entryFor(found: Found, where: string, links: Map<string, string>): Entry {
   const { hostPath, imagePath, type } = found;
   const entry: Entry = { path: imagePath, type, mode: found.mode, uid: found.uid, gid: found.gid, mtime: found.mtime, size: 0 };
   if (type === 'symlink') {
@@ -288,9 +153,7 @@ function entryFor(found: Found, where: string, links: Map<string, string>, data?
     }
     const size = found.size;
     entry.size = size;
-    if (data) {
-      entry.open = openWhole(() => data);
-    } else if (size === 0) {
+    if (size === 0) {
       entry.open = openWhole(() => EMPTY);
     } else if (size <= SYNC_READ_MAX) {
       const read = readWholeSync(hostPath, size, where);

@@ -1,6 +1,5 @@
-// The synchronous steps of a host walk, shared by the walk on the main thread and the one in a
-// worker (walk-worker.ts): depth first, each directory before its children, children in byte
-// order, one lstat per path. Plain data in and out, so that a walk can move to a worker midway.
+// The synchronous steps of a host walk: depth first, each directory before its children, children
+// in byte order, one lstat per path. Plain data out (Found), which host.ts makes entries of.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError, fileError, prefixError } from '../errors.js';
@@ -112,21 +111,19 @@ export function foundAt(hostPath: string, imagePath: string, st: fs.Stats, where
 /** Non-blocking, so that a file swapped for a FIFO since its lstat cannot hang the walk. */
 export const READ_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
 
-/**
- * The first `size` bytes of a file into `buf` at `at` (a new buffer by default); fewer is the
- * file shrinking under us, which the tar writer reports ("file changed size").
- */
-export function readWholeSync(hostPath: string, size: number, where: string, buf: Buffer = Buffer.allocUnsafe(size), at = 0): Buffer {
+/** The first `size` bytes of a file; fewer is the file shrinking under us, which the tar writer reports ("file changed size"). */
+export function readWholeSync(hostPath: string, size: number, where: string): Buffer {
   let fd: number | undefined;
   try {
     fd = fs.openSync(hostPath, READ_FLAGS);
+    const buf = Buffer.allocUnsafe(size);
     let got = 0;
     while (got < size) {
-      const n = fs.readSync(fd, buf, at + got, size - got, got);
+      const n = fs.readSync(fd, buf, got, size - got, got);
       if (n === 0) break;
       got += n;
     }
-    return at === 0 && got === buf.length ? buf : buf.subarray(at, at + got);
+    return got === size ? buf : buf.subarray(0, got);
   } catch (err) {
     throw prefixError(where, fileError(hostPath, err));
   } finally {

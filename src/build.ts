@@ -335,11 +335,17 @@ async function writeLayers(
             if (placements === null) return undefined;
             produced = placeEntries(placements, below.tree);
           } else {
-            produced = sourceEntries(source, () => treeBelow(i), opts, epoch);
+            produced = await sourceEntries(source, () => treeBelow(i), opts, epoch);
           }
-          const entries = guarded(produced, recordChanges ? changes[i] : undefined, abort.signal);
-          const desc = await writeLayer(store, entries, {
+          const recorded = recordChanges ? changes[i] : undefined;
+          const desc = await writeLayer(store, produced, {
             compressor,
+            // Each entry is checked and recorded as the tar writer takes it: a generator around the
+            // entries for this would cost every entry a few promises.
+            onEntry: (e) => {
+              abort.signal.throwIfAborted();
+              recorded?.record(e);
+            },
             onProgress: (bytes) => emit({ type: 'layer-progress', index: i, bytes }),
           });
           emit({ type: 'layer-done', index: i, layer: desc });
@@ -374,12 +380,13 @@ class StoppedByOtherLayer extends Error {
   }
 }
 
-async function* sourceEntries(
+/** The entries of an --add or --layer source, normalised: a generator only where one is needed. */
+async function sourceEntries(
   source: AddSource | TarballSource,
   below: () => Promise<LowerTree>,
   opts: BuildOptions,
   epoch: number,
-): AsyncGenerator<Entry> {
+): Promise<AsyncIterable<Entry>> {
   const hostRules = (owner?: Owner, mode?: number): Normalisation => ({
     owner: owner ?? { uid: 0, gid: 0 },
     ...(mode !== undefined ? { mode } : {}),
@@ -392,8 +399,9 @@ async function* sourceEntries(
       const clamp = (opts.sourceDateEpoch ?? sourceDateEpoch()) !== undefined;
       const rules: Normalisation = { mtime: clamp ? 'clamp' : 'keep', epoch };
       const { tarballEntries } = await import('./sources/tarball.js');
-      for await (const e of tarballEntries(source.path, { where: `--layer ${source.path}` })) yield normalise(e, rules);
-      return;
+      return (async function* () {
+        for await (const e of tarballEntries(source.path, { where: `--layer ${source.path}` })) yield normalise(e, rules);
+      })();
     }
     case 'add': {
       const rules = hostRules(source.chown, source.chmod);
@@ -401,20 +409,11 @@ async function* sourceEntries(
       const placement: Placement = {
         dest,
         rules,
+        distinct: true,
         entries: (d) => hostEntries(source.src, d, { where: describeSource(source) }),
       };
-      yield* placeEntries([placement], await below());
-      return;
+      return placeEntries([placement], await below());
     }
-  }
-}
-
-/** Entries pass through while the layer's changes are recorded; a failure elsewhere stops them. */
-async function* guarded(entries: AsyncIterable<Entry>, changes: LayerChanges | undefined, signal: AbortSignal): AsyncGenerator<Entry> {
-  for await (const e of entries) {
-    signal.throwIfAborted();
-    changes?.record(e);
-    yield e;
   }
 }
 

@@ -10,6 +10,8 @@ import { tarStream } from './tar.js';
 
 export interface LayerWriteOptions {
   compressor: Compressor;
+  /** Called with each entry as it is written; what it throws fails the layer. */
+  onEntry?: (entry: Entry) => void;
   /** Compressed bytes stored so far. */
   onProgress?: (bytes: number) => void;
 }
@@ -17,7 +19,10 @@ export interface LayerWriteOptions {
 export async function writeLayer(store: BlobStore, entries: AsyncIterable<Entry>, opts: LayerWriteOptions): Promise<LayerDescriptor> {
   const diff = new Hasher();
   const compress = opts.compressor.create();
-  const desc = await store.put([tarStream(entries, { onEntry: onceEach() }), diff, ...compress], {
+  const once = onceEach();
+  const also = opts.onEntry;
+  const onEntry = also ? (e: Entry) => { once(e); also(e); } : once;
+  const desc = await store.put([tarStream(entries, { onEntry }), diff, ...compress], {
     mediaType: opts.compressor.mediaType,
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     // Uncompressed, the tar is the blob: its one hash is both the diff_id and the digest.

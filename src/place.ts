@@ -14,6 +14,11 @@ export interface Placement {
   entries: (dest: string) => AsyncIterable<Entry>;
   /** Owners, modes and times for this source's entries. */
   rules: Normalisation;
+  /**
+   * The source never gives one path twice (a host walk: a directory lists a name once). An archive
+   * may repeat a directory, which is then written once; the layer writer stops anything else.
+   */
+  distinct?: boolean;
 }
 
 /**
@@ -26,7 +31,12 @@ export interface Placement {
  */
 export async function* placeEntries(placements: readonly Placement[], lower: LowerTree): AsyncGenerator<Entry> {
   const written = new Map<string, EntryType>();
-  for (const p of placements) {
+  for (let i = 0; i < placements.length; i++) {
+    const p = placements[i]!;
+    // The last source's paths are checked against the others' but need not be kept when its own
+    // entries never repeat a path: no source comes after it. One --add of 100,000 files skips
+    // 100,000 inserts.
+    const keep = i < placements.length - 1 || !p.distinct;
     const dest = lower.resolve(p.dest, false);
     for (const parent of ancestors(dest)) {
       if (written.has(parent)) continue;
@@ -53,9 +63,10 @@ export async function* placeEntries(placements: readonly Placement[], lower: Low
         // Adding a tree onto an existing directory changes its contents, not the directory itself.
         yield { ...below };
       } else {
-        yield normalise({ ...entry, path }, p.rules);
+        // normalise makes a new entry: the source's is not changed.
+        yield normalise(entry, p.rules);
       }
-      written.set(path, entry.type);
+      if (keep) written.set(path, entry.type);
     }
   }
 }

@@ -141,7 +141,8 @@ export function tarStream(entries: AsyncIterable<Entry>, opts: TarStreamOptions 
  * through every later stage) per 512-byte header would cost more than the bytes themselves.
  */
 class ChunkWriter {
-  private chunk = Buffer.allocUnsafe(CHUNK);
+  // Zeroed when made, and never reused once pushed: headers and padding need no filling of their own.
+  private chunk = Buffer.alloc(CHUNK);
   private used = 0;
 
   constructor(
@@ -164,7 +165,6 @@ class ChunkWriter {
   block(): { buf: Buffer; at: number } {
     if (this.used + BLOCK > CHUNK) this.flush();
     const at = this.used;
-    this.chunk.fill(0, at, at + BLOCK);
     this.used += BLOCK;
     return { buf: this.chunk, at };
   }
@@ -173,7 +173,6 @@ class ChunkWriter {
     while (n > 0) {
       if (this.used === CHUNK) this.flush();
       const take = Math.min(n, CHUNK - this.used);
-      this.chunk.fill(0, this.used, this.used + take);
       this.used += take;
       n -= take;
     }
@@ -210,7 +209,7 @@ class ChunkWriter {
   flush(): void {
     if (this.used === 0 || this.out.destroyed) return;
     this.out.push(this.chunk.subarray(0, this.used));
-    this.chunk = Buffer.allocUnsafe(CHUNK);
+    this.chunk = Buffer.alloc(CHUNK);
     this.used = 0;
   }
 }
@@ -296,7 +295,6 @@ function changedSize(entry: Entry, got: string): UserError {
 function tarHeader(entry: Entry): { header: UstarHeader; pax: PaxRecord[] } {
   checkEntry(entry);
   const pax: PaxRecord[] = [];
-  const utf8 = (s: string) => Buffer.from(s, 'utf8');
 
   const isDir = entry.type === 'directory';
   const name = entry.path === '' ? './' : isDir ? `${entry.path}/` : entry.path;
@@ -341,7 +339,7 @@ function tarHeader(entry: Entry): { header: UstarHeader; pax: PaxRecord[] } {
     throw new UserError(`/${entry.path}: device numbers ${devmajor},${devminor} do not fit in a tar header`);
   }
 
-  const xattrs = entry.xattrs && entry.xattrs.size > 0 ? [...entry.xattrs].sort(([a], [b]) => compareNames(a, b)) : [];
+  const xattrs = entry.xattrs && entry.xattrs.size > 0 ? [...entry.xattrs].sort(([a], [b]) => compareNames(a, b)) : NO_XATTRS;
   for (const [key, value] of xattrs) {
     if (key === '' || key.includes('=') || key.includes('\0')) {
       throw new UserError(`/${entry.path}: extended attribute name ${JSON.stringify(key)} cannot be stored in a tar PAX record`);
@@ -366,38 +364,53 @@ function tarHeader(entry: Entry): { header: UstarHeader; pax: PaxRecord[] } {
   return { header, pax };
 }
 
+function utf8(s: string): Buffer {
+  return Buffer.from(s, 'utf8');
+}
+
+const NO_XATTRS: ReadonlyArray<[string, Buffer]> = [];
+
 const UNCLEAN_PATH = /(?:^|\/)(?:\.\.?)?(?:\/|$)/;
 
 /** Entries that break the Entry contract are bugs of the source that made them. */
 function checkEntry(entry: Entry): void {
-  const bad = (why: string): never => {
-    throw new Error(`tar writer: entry ${JSON.stringify(entry.path)}: ${why}`);
-  };
-  if (!(entry.type in TYPEFLAGS)) bad(`unknown type ${String(entry.type)}`);
+  if (!(entry.type in TYPEFLAGS)) bad(entry, `unknown type ${String(entry.type)}`);
   // What cleanPath would change: an empty, "." or ".." component (a leading, trailing or double "/").
-  if (entry.path !== '' && UNCLEAN_PATH.test(entry.path)) bad('not a clean relative path');
-  if (entry.path.includes('\0')) bad('NUL in path');
-  if (entry.path === '' && entry.type !== 'directory') bad('the root must be a directory');
-  if (!Number.isInteger(entry.mode) || entry.mode < 0 || entry.mode > 0o7777) bad(`mode ${entry.mode} is not within 0..07777`);
-  for (const [field, value] of [['uid', entry.uid], ['gid', entry.gid], ['size', entry.size]] as const) {
-    if (!Number.isSafeInteger(value) || value < 0) bad(`${field} ${value} is not a whole number`);
-  }
-  if (!Number.isSafeInteger(entry.mtime)) bad(`mtime ${entry.mtime} is not a whole number of seconds`);
-  if (entry.type !== 'file' && entry.size !== 0) bad(`a ${entry.type} has size ${entry.size}`);
-  if (entry.type === 'file' && entry.size > 0 && !entry.open) bad('a file with data has no open()');
+  if (entry.path !== '' && UNCLEAN_PATH.test(entry.path)) bad(entry, 'not a clean relative path');
+  if (entry.path.includes('\0')) bad(entry, 'NUL in path');
+  if (entry.path === '' && entry.type !== 'directory') bad(entry, 'the root must be a directory');
+  if (!Number.isInteger(entry.mode) || entry.mode < 0 || entry.mode > 0o7777) bad(entry, `mode ${entry.mode} is not within 0..07777`);
+  // Field by field, with nothing made per entry: this runs for every entry of every layer.
+  wholeNumber(entry, 'uid', entry.uid);
+  wholeNumber(entry, 'gid', entry.gid);
+  wholeNumber(entry, 'size', entry.size);
+  if (!Number.isSafeInteger(entry.mtime)) bad(entry, `mtime ${entry.mtime} is not a whole number of seconds`);
+  if (entry.type !== 'file' && entry.size !== 0) bad(entry, `a ${entry.type} has size ${entry.size}`);
+  if (entry.type === 'file' && entry.size > 0 && !entry.open) bad(entry, 'a file with data has no open()');
   if (entry.type === 'symlink' || entry.type === 'link') {
-    if (typeof entry.linkname !== 'string' || entry.linkname.includes('\0')) bad('missing or invalid link target');
+    if (typeof entry.linkname !== 'string' || entry.linkname.includes('\0')) bad(entry, 'missing or invalid link target');
   }
   if (entry.type === 'link' && (entry.linkname === '' || cleanPath(entry.linkname!) !== entry.linkname)) {
-    bad('a hard link target must be a clean image path');
+    bad(entry, 'a hard link target must be a clean image path');
   }
-  for (const n of [entry.devmajor, entry.devminor]) {
-    if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) bad(`device number ${n} is not a whole number`);
-  }
+  deviceNumber(entry, entry.devmajor);
+  deviceNumber(entry, entry.devminor);
+}
+
+function bad(entry: Entry, why: string): never {
+  throw new Error(`tar writer: entry ${JSON.stringify(entry.path)}: ${why}`);
+}
+
+function wholeNumber(entry: Entry, field: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) bad(entry, `${field} ${value} is not a whole number`);
+}
+
+function deviceNumber(entry: Entry, n: number | undefined): void {
+  if (n !== undefined && (!Number.isSafeInteger(n) || n < 0)) bad(entry, `device number ${n} is not a whole number`);
 }
 
 function isAscii(s: string): boolean {
-  return /^[\x01-\x7f]*$/.test(s);
+  return s === '' || /^[\x01-\x7f]*$/.test(s);
 }
 
 /** Whether `name` fits the ustar name and prefix fields, split as encodeHeader splits it. */
@@ -458,6 +471,8 @@ function writePaxBlock({ buf, at }: { buf: Buffer; at: number }, size: number): 
   block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
 }
 
+const USTAR_MAGIC = Buffer.from('ustar\x0000', 'latin1');
+
 /** Encodes a header into a zeroed block. */
 function encodeHeader({ buf, at }: { buf: Buffer; at: number }, h: UstarHeader): void {
   let name = h.name;
@@ -471,7 +486,7 @@ function encodeHeader({ buf, at }: { buf: Buffer; at: number }, h: UstarHeader):
   octal(buf, at + 100, h.mode & 0o7777, 6);
   octal(buf, at + 108, h.uid, 6);
   octal(buf, at + 116, h.gid, 6);
-  if (h.size.toString(8).length > 11) {
+  if (h.size > USTAR_MAX_SIZE) {
     // base-256: a leading 0x80, then the number big-endian in the other 11 bytes.
     let n = h.size;
     buf[at + 124] = 0x80;
@@ -485,7 +500,7 @@ function encodeHeader({ buf, at }: { buf: Buffer; at: number }, h: UstarHeader):
   octal(buf, at + 136, h.mtime, 11);
   buf[at + 156] = 0x30 + h.typeflag;
   if (h.linkname) buf.write(h.linkname, at + 157, 'latin1');
-  buf.write('ustar\x0000', at + 257, 'latin1');
+  USTAR_MAGIC.copy(buf, at + 257);
   if (h.uname) buf.write(h.uname, at + 265, 'latin1');
   if (h.gname) buf.write(h.gname, at + 297, 'latin1');
   octal(buf, at + 329, h.devmajor, 6);
@@ -498,10 +513,21 @@ function encodeHeader({ buf, at }: { buf: Buffer; at: number }, h: UstarHeader):
   octal(buf, at + 148, sum, 6);
 }
 
-/** `digits` octal digits (all 7s when the value is larger) and a space. */
+/**
+ * `digits` octal digits (all 7s when the value is larger) and a space, byte by byte: a string per
+ * field cost more than the rest of a header on trees of small files.
+ */
 function octal(buf: Buffer, offset: number, value: number, digits: number): void {
-  const text = value.toString(8);
-  buf.write(text.length > digits ? `${'7'.repeat(digits)} ` : `${text.padStart(digits, '0')} `, offset, 'latin1');
+  buf[offset + digits] = 0x20;
+  if (value >= 8 ** digits) {
+    buf.fill(0x37, offset, offset + digits);
+    return;
+  }
+  let n = value;
+  for (let i = offset + digits - 1; i >= offset; i--) {
+    buf[i] = 0x30 + (n % 8);
+    n = Math.floor(n / 8);
+  }
 }
 
 /** "LEN key=value\n", where the value is raw bytes and LEN counts the bytes of the whole record. */

@@ -106,3 +106,66 @@ test('files of every size are read whole and exactly, through the tar writer: em
   assert.deepEqual([...seen.keys()], [...expected.keys()]);
   for (const [p, data] of expected) assert.ok(seen.get(p)!.equals(data), p);
 });
+
+/** A tree of a few thousand entries: more than the read-ahead holds, in nested directories. */
+async function bigTree(src: string): Promise<void> {
+  const files = 2600;
+  for (let d = 0; d < 10; d++) await fs.mkdir(path.join(src, `d${d}`, 'sub'), { recursive: true });
+  for (let i = 0; i < files; i++) {
+    const dir = path.join(src, `d${i % 10}`, i % 3 === 0 ? 'sub' : '');
+    // Empty, small, around 16 KiB, and streamed (> 512 KiB).
+    const size = i % 500 === 7 ? 512 * 1024 + 1 : i % 97 === 0 ? 16 * 1024 + (i % 3) - 1 : i % 13 === 0 ? 0 : i % 200;
+    const data = Buffer.alloc(size, `${i}:`);
+    await fs.writeFile(path.join(dir, `f${String(i).padStart(5, '0')}`), data);
+  }
+  await fs.chmod(path.join(src, 'd9', 'f00029'), 0o4711);
+  // Hard links: in one directory, and across two.
+  await fs.link(path.join(src, 'd0', 'f00010'), path.join(src, 'd0', 'g-early'));
+  await fs.link(path.join(src, 'd9', 'f00019'), path.join(src, 'd9', 'g-late'));
+  await fs.link(path.join(src, 'd0', 'f00020'), path.join(src, 'd9', 'g-across'));
+  await fs.symlink('../d0/f00010', path.join(src, 'd9', 'link'));
+}
+
+/** What a walk of `src` placed at `dest` should give, from a plain recursive walk. */
+async function expectedTree(src: string, dest: string): Promise<Array<[string, string, number, string]>> {
+  const out: Array<[string, string, number, string]> = [];
+  const seen = new Map<number, string>();
+  async function walk(dir: string, image: string): Promise<void> {
+    const names = (await fs.readdir(dir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    for (const name of names) {
+      const p = path.join(dir, name);
+      const ip = `${image}/${name}`;
+      const st = await fs.lstat(p);
+      if (st.isDirectory()) {
+        out.push([ip, 'directory', st.mode & 0o7777, '']);
+        await walk(p, ip);
+      } else if (st.isSymbolicLink()) {
+        out.push([ip, 'symlink', st.mode & 0o7777, await fs.readlink(p)]);
+      } else if (st.nlink > 1 && seen.has(st.ino)) {
+        out.push([ip, 'link', st.mode & 0o7777, seen.get(st.ino)!]);
+      } else {
+        if (st.nlink > 1) seen.set(st.ino, ip);
+        out.push([ip, 'file', st.mode & 0o7777, (await fs.readFile(p)).toString('base64')]);
+      }
+    }
+  }
+  await walk(src, dest);
+  return out;
+}
+
+test('a tree of thousands of entries: order, metadata, data of every size, links', async (t) => {
+  const src = path.join(await tempDir(t), 'src');
+  await bigTree(src);
+  const got = await all(hostEntries(src, 'app'));
+  assert.ok(got.length > 2600);
+  assert.deepEqual(got[0]?.path, 'app');
+  const shown = got.slice(1).map((e): [string, string, number, string] => [
+    e.path,
+    e.type,
+    e.mode,
+    e.type === 'file' ? Buffer.from(e.data ?? '', 'latin1').toString('base64') : (e.linkname ?? ''),
+  ]);
+  // Compare data as bytes: the test data is ASCII, so latin1 and utf8 agree.
+  assert.deepEqual(shown, await expectedTree(src, 'app'));
+  for (const e of got) if (e.type === 'file') assert.equal(e.size, Buffer.byteLength(e.data ?? ''), e.path);
+});

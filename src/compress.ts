@@ -151,30 +151,21 @@ export interface ParallelGzipOptions {
 }
 
 /**
- * Blocks deflated at once by default: one per core, but never every thread of libuv's pool, whose
- * other users (the walker's reads, the store's writes, the probes) would otherwise wait behind a block.
+ * Blocks in flight by default: one per core, but never every thread of libuv's pool, whose other
+ * users (the walker's reads, fsync) would otherwise wait behind a block.
  */
 export function defaultConcurrency(): number {
   const pool = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4;
   return Math.max(1, Math.min(os.availableParallelism(), pool - 1));
 }
 
-/** One block on its way: probed, deflated (or stored), then written in its turn. */
 interface Job {
-  /** The buffer the block was filled in: back to the spares once no zlib engine reads it. */
+  /** The block this job deflates: back to the spares once the job is done and no dictionary needs it. */
   block: Buffer;
-  input: Buffer;
-  /** The 32 KiB of input before the block, its own copy (its block may be refilled meanwhile). */
-  dictionary: Buffer | undefined;
-  last: boolean;
-  /** The probe's verdict once known: true to store the block as it is. */
-  store?: boolean;
-  /** A deflate of the block is queued or running. */
-  deflating: boolean;
-  deflated?: Buffer;
-  /** The block's bytes in the output, once decided. */
+  settled: boolean;
   out?: Buffer;
   err?: Error;
+  promise: Promise<void>;
 }
 
 /**
@@ -182,41 +173,23 @@ interface Job {
  * cut at fixed offsets, never where chunks happen to end, and written in order whichever finishes
  * first. Each block but the last ends with a sync flush (byte-aligned, not final), so the deflate
  * streams concatenate; a block that does not shrink is written as stored blocks instead.
- *
- * Scheduling changes no byte: which blocks deflate is the probe's verdict alone. But it is where
- * the time goes. Every pool job's completion needs the main thread before the next job can start,
- * and the main thread (walk, tar, hashes) would otherwise hold it for a whole block at a time: so
- * a block that follows a compressible one is deflated at once, alongside its probe (a deflate the
- * probe then overrules is thrown away, once per switch from text to noise), and the main thread
- * turns the event loop after each chunk while blocks are in the pool.
  */
 export class ParallelGzip extends Transform {
   private readonly level: number;
   private readonly blockSize: number;
-  /** Deflates in the pool at once. */
   private readonly limit: number;
   private readonly osByte: number;
   private block: Buffer;
   private filled = 0;
-  /** The next block's dictionary: the last 32 KiB of the block before it, copied. */
   private dictionary: Buffer | undefined;
-  /** Blocks submitted and not yet written, in input order. */
   private readonly jobs: Job[] = [];
-  /** Blocks the probe (or a speculation) sent to deflate, waiting for a place in the pool. */
-  private readonly queued: Job[] = [];
-  private running = 0;
-  /** Pool jobs (probes and deflates) not yet called back. */
-  private inPool = 0;
-  /** Whether the last probe to answer found its block compressible: the next block deflates at once. */
-  private speculate = true;
   /**
    * Block buffers to fill again: a fresh 1 MiB buffer per block cost more than deflate's own
    * allocations (the kernel maps and zeroes its pages as the copy first touches them).
    */
   private readonly spares: Buffer[] = [];
-  /** The write or flush callback held back while too many blocks are in flight. */
-  private waiting: ((err?: Error | null, data?: Buffer) => void) | undefined;
-  private ending = false;
+  /** A finished block whose tail is still the dictionary of the block being filled. */
+  private held: Buffer | undefined;
   private crc = 0;
   private size = 0;
   private started = false;
@@ -242,140 +215,61 @@ export class ParallelGzip extends Transform {
       at += n;
       if (this.filled === this.blockSize) this.submit(false);
     }
-    // The block being filled and `limit` more behind it: as many as deflate at once, and one
-    // probed and ready to start when a place frees.
-    if (this.jobs.length > this.limit + 1) this.waiting = cb;
-    else if (this.inPool > 0) setImmediate(cb);
-    else cb();
+    this.drain(this.limit).then(() => cb(), cb);
   }
 
   override _flush(cb: TransformCallback): void {
     // The last block, possibly empty (the input ended at a block boundary), carries the final bit.
     this.submit(true);
-    this.ending = true;
-    this.waiting = cb;
-    this.drain();
+    this.drain(0).then(() => {
+      const trailer = Buffer.alloc(8);
+      trailer.writeUInt32LE(this.crc >>> 0, 0);
+      trailer.writeUInt32LE(this.size % 2 ** 32, 4);
+      cb(null, trailer);
+    }, cb);
   }
 
-  /** Start on the block filled so far, and begin the next one. */
+  /** Start deflating the block filled so far, and begin the next one. */
   private submit(last: boolean): void {
     const input = this.block.subarray(0, this.filled);
-    const job: Job = { block: this.block, input, dictionary: this.dictionary, last, deflating: false };
-    if (input.length >= WINDOW) this.dictionary = Buffer.from(input.subarray(input.length - WINDOW));
+    const dictionary = this.dictionary;
+    // The next block's dictionary is this block's tail; blocks are never reused, so a view is safe.
+    if (input.length >= WINDOW) this.dictionary = input.subarray(input.length - WINDOW);
+    const job: Job = { block: this.block, settled: false, promise: Promise.resolve() };
+    job.promise = deflateBlock(input, dictionary, this.level, last).then(
+      (out) => { job.out = out; job.settled = true; },
+      (err: Error) => { job.err = err; job.settled = true; },
+    );
     this.jobs.push(job);
-    if (this.level === 0 || input.length === 0) {
-      job.store = false;
-      this.enqueue(job);
-    } else {
-      this.probe(job);
-      if (this.speculate) this.enqueue(job);
-    }
+    // zlib copied the dictionary when deflateBlock made its engine: the block it came from is free.
+    if (this.held) this.spares.push(this.held);
+    this.held = undefined;
     if (!last) {
       this.block = this.spares.pop() ?? Buffer.allocUnsafe(this.blockSize);
       this.filled = 0;
     }
   }
 
-  private probe(job: Job): void {
-    this.inPool++;
-    probeIncompressible(job.input, job.dictionary).then(
-      (store) => {
-        this.inPool--;
-        job.store = store;
-        this.speculate = !store;
-        if (store) job.out = storedBlocks(job.input, job.last);
-        else if (job.deflated) job.out = job.deflated;
-        else if (!job.deflating) this.enqueue(job);
-        this.drain();
-      },
-      (err: Error) => {
-        this.inPool--;
-        job.err = err;
-        this.drain();
-      },
-    );
-  }
-
-  private enqueue(job: Job): void {
-    job.deflating = true;
-    this.queued.push(job);
-    this.pump();
-  }
-
-  /** Start queued deflates while there is room in the pool, skipping blocks the probe has since stored. */
-  private pump(): void {
-    while (this.running < this.limit) {
-      const job = this.queued.shift();
-      if (!job) return;
-      if (job.store === true) {
-        job.deflating = false;
-        this.release(job);
-        continue;
-      }
-      this.running++;
-      this.inPool++;
-      deflateWhole(job.input, job.dictionary, this.level, job.last).then(
-        (out) => {
-          this.running--;
-          this.inPool--;
-          job.deflating = false;
-          if (job.store === false) job.out = out;
-          else if (job.store === undefined) job.deflated = out;
-          this.release(job);
-          this.pump();
-          this.drain();
-        },
-        (err: Error) => {
-          this.running--;
-          this.inPool--;
-          job.deflating = false;
-          job.err = err;
-          this.drain();
-        },
-      );
-    }
-  }
-
-  /** A written block whose speculative deflate has just finished: its buffer can be refilled. */
-  private release(job: Job): void {
-    if (!this.jobs.includes(job)) this.spares.push(job.block);
-  }
-
-  /** Write the finished blocks at the head in order; let the input go on once few are in flight. */
-  private drain(): void {
-    if (this.destroyed) return;
+  /** Write finished blocks in order, waiting until at most `most` are in flight. */
+  private async drain(most: number): Promise<void> {
     for (;;) {
       const head = this.jobs[0];
-      if (!head || (head.out === undefined && !head.err)) break;
+      if (!head) return;
+      if (!head.settled) {
+        if (this.jobs.length <= most) return;
+        await head.promise;
+      }
       this.jobs.shift();
-      if (head.err) return this.fail(head.err);
-      if (!head.deflating) this.spares.push(head.block);
+      if (head.block.buffer === this.dictionary?.buffer) this.held = head.block;
+      else this.spares.push(head.block);
+      if (head.err) throw head.err;
+      if (this.destroyed) return;
       if (!this.started) {
         this.started = true;
         this.push(gzipHeader(this.level, this.osByte));
       }
       this.push(head.out);
     }
-    const cb = this.waiting;
-    if (!cb) return;
-    if (this.ending) {
-      if (this.jobs.length > 0) return;
-      this.waiting = undefined;
-      const trailer = Buffer.alloc(8);
-      trailer.writeUInt32LE(this.crc >>> 0, 0);
-      trailer.writeUInt32LE(this.size % 2 ** 32, 4);
-      cb(null, trailer);
-    } else if (this.jobs.length <= this.limit + 1) {
-      this.waiting = undefined;
-      cb();
-    }
-  }
-
-  private fail(err: Error): void {
-    const cb = this.waiting;
-    this.waiting = undefined;
-    if (cb) cb(err);
-    else this.destroy(err);
   }
 }
 
@@ -410,6 +304,19 @@ function probeSample(input: Buffer): Buffer {
     slices.push(input.subarray(at, at + PROBE_SLICE));
   }
   return Buffer.concat(slices, PROBE_SLICES * PROBE_SLICE);
+}
+
+/**
+ * One block's deflate stream. A block the probe finds incompressible is stored without deflating
+ * it (deflating 1 MiB of random bytes at level 4 costs 20 ms for nothing); any other block is
+ * deflated, and still stored if it did not shrink.
+ */
+function deflateBlock(input: Buffer, dictionary: Buffer | undefined, level: number, last: boolean): Promise<Buffer> {
+  if (level === 0 || input.length === 0) return deflateWhole(input, dictionary, level, last);
+  // The caller frees the dictionary's block once this returns, and the deflate starts after the
+  // probe: it needs its own copy (32 KiB a block).
+  const own = dictionary && Buffer.from(dictionary);
+  return probeIncompressible(input, own).then((store) => (store ? storedBlocks(input, last) : deflateWhole(input, own, level, last)));
 }
 
 function deflateWhole(input: Buffer, dictionary: Buffer | undefined, level: number, last: boolean): Promise<Buffer> {

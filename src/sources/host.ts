@@ -5,9 +5,8 @@ import * as fsc from 'node:fs';
 import { createReadStream, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { fileError, prefixError } from '../errors.js';
-import { openWhole, type Entry } from '../entries.js';
-import { READ_FLAGS, foundAt, frame, readWholeSync, step, type Exclude, type Found, type Frame } from './walk.js';
+import { UserError, fileError, prefixError } from '../errors.js';
+import { compareNames, openWhole, type Entry, type EntryType } from '../entries.js';
 
 /**
  * Files up to this size are read with synchronous calls as the walk reaches them. On a tree of
@@ -39,7 +38,7 @@ export interface HostOptions {
    * 'descend' drops a directory's own metadata (it becomes a root-owned 0755 directory, as an
    * archive extraction creates a missing parent) but walks it, for the exceptions it may hold.
    */
-  exclude?: Exclude;
+  exclude?: (hostPath: string, isDirectory: boolean) => 'keep' | 'skip' | 'descend';
 }
 
 /**
@@ -55,7 +54,8 @@ export async function* hostEntries(src: string, dest: string, opts: HostOptions 
   } catch (err) {
     throw prefixError(where, fileError(src, err));
   }
-  const top = entryFor(foundAt(src, dest, st, where), where, links);
+  const top = entryFor(src, dest, st, where, links);
+  if (top.type === 'symlink') top.linkname = readLink(src, where);
   if (!st.isDirectory()) {
     yield top;
     return;
@@ -75,9 +75,37 @@ export async function* hostEntries(src: string, dest: string, opts: HostOptions 
   }
 }
 
+/** A directory being walked: its children in byte order, and the next one to visit. */
+interface Frame {
+  dir: string;
+  dest: string;
+  names: string[];
+  next: number;
+}
+
+function frame(dir: string, dest: string, where: string): Frame {
+  let raw: Buffer[];
+  try {
+    raw = fsc.readdirSync(dir, { encoding: 'buffer' });
+  } catch (err) {
+    throw prefixError(where, fileError(dir, err));
+  }
+  const names = raw
+    .map((bytes) => {
+      const name = bytes.toString('utf8');
+      if (!Buffer.from(name, 'utf8').equals(bytes)) {
+        throw new UserError(`${where}: ${path.join(dir, name)}: the file name is not valid UTF-8`, 'EINPUT');
+      }
+      return name;
+    })
+    .sort(compareNames);
+  return { dir, dest, names, next: 0 };
+}
+
 /**
- * Reads ahead of the tar writer, depth first, each directory before its children: up to
- * READ_AHEAD_ENTRIES entries and READ_AHEAD_BYTES of data.
+ * Reads ahead of the tar writer, depth-first, each directory before its children: up to
+ * READ_AHEAD_ENTRIES entries and READ_AHEAD_BYTES of data. One stack of directories rather than a
+ * generator per directory: every level of `yield*` costs each entry passing through it a promise.
  */
 function fillAhead(
   stack: Frame[],
@@ -85,14 +113,37 @@ function fillAhead(
   state: { bytes: number },
   where: string,
   links: Map<string, string>,
-  exclude: Exclude | undefined,
+  exclude: HostOptions['exclude'],
 ): void {
-  while (ahead.length < READ_AHEAD_ENTRIES && state.bytes < READ_AHEAD_BYTES) {
-    const found = step(stack, where, exclude);
-    if (!found) return;
-    const item = prefetch(entryFor(found, where, links));
+  while (stack.length > 0 && ahead.length < READ_AHEAD_ENTRIES && state.bytes < READ_AHEAD_BYTES) {
+    const top = stack[stack.length - 1]!;
+    if (top.next === top.names.length) {
+      stack.pop();
+      continue;
+    }
+    const name = top.names[top.next++]!;
+    // top.dir is already normal (the source as given, joined once): no path.join per file.
+    const hostPath = top.dir === '/' ? `/${name}` : `${top.dir}/${name}`;
+    const imagePath = top.dest === '' ? name : `${top.dest}/${name}`;
+    let st: Stats;
+    try {
+      st = fsc.lstatSync(hostPath);
+    } catch (err) {
+      throw prefixError(where, fileError(hostPath, err));
+    }
+    const verdict = exclude?.(hostPath, st.isDirectory()) ?? 'keep';
+    if (verdict === 'skip') continue;
+    if (verdict === 'descend') {
+      ahead.push({ entry: { path: imagePath, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: Math.floor(st.mtimeMs / 1000), size: 0 }, bytes: 0 });
+      stack.push(frame(hostPath, imagePath, where));
+      continue;
+    }
+    const entry = entryFor(hostPath, imagePath, st, where, links);
+    if (entry.type === 'symlink') entry.linkname = readLink(hostPath, where);
+    const item = prefetch(entry);
     ahead.push(item);
     state.bytes += item.bytes;
+    if (st.isDirectory()) stack.push(frame(hostPath, imagePath, where));
   }
 }
 
@@ -139,25 +190,60 @@ function readSmall(hostPath: string, size: number, where: string): Promise<Buffe
   });
 }
 
-/** The entry of what the walk found. */
-function entryFor(found: Found, where: string, links: Map<string, string>): Entry {
-  const { hostPath, imagePath, type } = found;
-  const entry: Entry = { path: imagePath, type, mode: found.mode, uid: found.uid, gid: found.gid, mtime: found.mtime, size: 0 };
-  if (type === 'symlink') {
-    entry.linkname = found.linkname!;
-  } else if (type === 'file') {
-    if (found.linkKey !== undefined) {
-      const first = links.get(found.linkKey);
-      if (first !== undefined) return { ...entry, type: 'link', linkname: first };
-      links.set(found.linkKey, imagePath);
+/** Non-blocking, so that a file swapped for a FIFO since its lstat cannot hang the walk. */
+const READ_FLAGS = fsc.constants.O_RDONLY | fsc.constants.O_NONBLOCK;
+
+/** readSmall with synchronous calls, for the smallest files (see SYNC_READ_MAX). */
+function readSmallSync(hostPath: string, size: number, where: string): Buffer {
+  let fd: number | undefined;
+  try {
+    fd = fsc.openSync(hostPath, READ_FLAGS);
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      const n = fsc.readSync(fd, buf, got, size - got, got);
+      if (n === 0) break;
+      got += n;
     }
-    const size = found.size;
+    return got === size ? buf : buf.subarray(0, got);
+  } catch (err) {
+    throw prefixError(where, fileError(hostPath, err));
+  } finally {
+    if (fd !== undefined) fsc.closeSync(fd);
+  }
+}
+
+function entryFor(hostPath: string, imagePath: string, st: Stats, where: string, links: Map<string, string>): Entry {
+  const type = typeOf(st);
+  if (type === undefined || type === 'char' || type === 'block' || type === 'fifo') {
+    throw new UserError(
+      `${where}: ${hostPath}: is a ${describe(st)}; only regular files, directories and symlinks can be added`,
+      'EINPUT',
+    );
+  }
+  const entry: Entry = {
+    path: imagePath,
+    type,
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    mtime: Math.floor(st.mtimeMs / 1000),
+    size: 0,
+  };
+  if (type === 'file') {
+    if (st.nlink > 1) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = links.get(key);
+      if (first !== undefined) return { ...entry, type: 'link', linkname: first };
+      links.set(key, imagePath);
+    }
+    const size = st.size;
     entry.size = size;
     if (size === 0) {
       entry.open = openWhole(() => EMPTY);
     } else if (size <= SYNC_READ_MAX) {
-      const read = readWholeSync(hostPath, size, where);
-      entry.open = openWhole(() => read);
+      const data = readSmallSync(hostPath, size, where);
+      entry.open = openWhole(() => data);
     } else {
       entry.open = () => openFile(hostPath, size, where);
       if (size <= READ_AHEAD_FILE_MAX) smallFiles.set(entry, () => readSmall(hostPath, size, where));
@@ -180,4 +266,30 @@ function openFile(hostPath: string, size: number, where: string): Readable {
   return out;
 }
 
+function readLink(hostPath: string, where: string): string {
+  try {
+    return fsc.readlinkSync(hostPath);
+  } catch (err) {
+    throw prefixError(where, fileError(hostPath, err));
+  }
+}
+
 const EMPTY = Buffer.alloc(0);
+
+function typeOf(st: Stats): EntryType | undefined {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isCharacterDevice()) return 'char';
+  if (st.isBlockDevice()) return 'block';
+  if (st.isFIFO()) return 'fifo';
+  return undefined;
+}
+
+function describe(st: Stats): string {
+  if (st.isSocket()) return 'socket';
+  if (st.isFIFO()) return 'FIFO';
+  if (st.isCharacterDevice()) return 'character device';
+  if (st.isBlockDevice()) return 'block device';
+  return 'special file';
+}
